@@ -1,0 +1,107 @@
+package devtemporal
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+func echoActivity(_ context.Context, s string) (string, error) { return s, nil }
+
+func echoWorkflow(ctx workflow.Context, s string) (string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	for range 3 {
+		if err := workflow.ExecuteActivity(ctx, echoActivity, s).Get(ctx, &s); err != nil {
+			return "", err
+		}
+	}
+	return s, nil
+}
+
+func startServer(t *testing.T, dbFile string) *Server {
+	t.Helper()
+	srv, err := Start(Options{
+		DatabaseFile:     dbFile,
+		UIPort:           0,
+		Namespace:        "default",
+		SearchAttributes: map[string]enumspb.IndexedValueType{"IncidentSeverity": enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Name: "temporal"}),
+	})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return srv
+}
+
+func runEcho(t *testing.T, c client.Client, id string) {
+	t.Helper()
+	w := worker.New(c, "echo", worker.Options{})
+	w.RegisterWorkflow(echoWorkflow)
+	w.RegisterActivity(echoActivity)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "echo"}, echoWorkflow, "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := run.Get(ctx, &out); err != nil || out != "hi" {
+		t.Fatalf("workflow result %q, %v", out, err)
+	}
+}
+
+// TestServerRunsWorkflowsAndSurvivesRestart starts the embedded server on a SQLite file, runs a workflow,
+// restarts the server on the same file and finds the first workflow's history still there.
+func TestServerRunsWorkflowsAndSurvivesRestart(t *testing.T) {
+	dbFile := filepath.Join(t.TempDir(), "temporal.db")
+	srv := startServer(t, dbFile)
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runEcho(t, c, "first")
+
+	ctx := context.Background()
+	sa, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.CustomAttributes["IncidentSeverity"] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+		t.Fatalf("search attribute not registered: %v", sa.CustomAttributes)
+	}
+	c.Close()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv = startServer(t, dbFile)
+	defer srv.Stop()
+	c, err = client.Dial(client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, err := c.DescribeWorkflowExecution(ctx, "first", "")
+	if err != nil {
+		t.Fatalf("workflow from before the restart is gone: %v", err)
+	}
+	if desc.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Fatalf("status %v", desc.WorkflowExecutionInfo.Status)
+	}
+	runEcho(t, c, "second")
+}
+
+var _ = activity.GetLogger

@@ -1,0 +1,206 @@
+// Command worker runs the guided-response worker.
+//
+//	worker --dev                       everything in one process: embedded Temporal + UI, local Postgres, worker
+//	worker                             the worker against an existing Temporal cluster and Postgres
+//	worker migrate                     apply the database migrations to DATABASE_URL
+//	worker register-search-attributes  register the search attributes in TEMPORAL_NAMESPACE
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the postgres driver
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/internal/devstack"
+	"github.com/guided-response/guided/internal/temporalclient"
+	"github.com/guided-response/guided/migrations"
+	"github.com/guided-response/guided/store"
+	"github.com/guided-response/guided/workflows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is the whole program; main is a shell around it so tests can run it too.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	command := "run"
+	if len(args) > 0 && (args[0] == "migrate" || args[0] == "register-search-attributes") {
+		command, args = args[0], args[1:]
+	}
+	var cfg config
+	fs := newFlagSet(command, &cfg, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: the commands are migrate and register-search-attributes; see -h", fs.Arg(0))
+	}
+	logger, err := newLogger(&cfg, stderr)
+	if err != nil {
+		return err
+	}
+	switch command {
+	case "migrate":
+		return runMigrate(ctx, &cfg, logger, stdout)
+	case "register-search-attributes":
+		return runRegisterSearchAttributes(ctx, &cfg, logger, stdout)
+	}
+	return runWorker(ctx, &cfg, logger, stdout)
+}
+
+func runMigrate(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set: set it (or --database-url) to the PostgreSQL to migrate")
+	}
+	db, err := sqlx.ConnectContext(ctx, "postgres", cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect to postgres at %s: %w", devstack.RedactURL(cfg.DatabaseURL), err)
+	}
+	defer db.Close()
+	applied, err := migrations.Up(ctx, db.DB, logger.Named("migrations"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations applied: %d\n", len(applied))
+	return nil
+}
+
+func runRegisterSearchAttributes(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.Writer) error {
+	c, err := temporalclient.Dial(ctx, cfg.Temporal, logger.Named("temporal-client"), 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	added, err := temporalclient.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, workflows.SearchAttributes())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "search attributes added to %s: %v\n", cfg.Temporal.Namespace, added)
+	return nil
+}
+
+func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.Writer) error {
+	var db *sqlx.DB
+	if cfg.Dev {
+		temporalLogger := logger.Named("temporal")
+		if logger.GetLevel() > hclog.Debug {
+			temporalLogger.SetLevel(hclog.Warn)
+		}
+		stack, err := devstack.Start(ctx, devstack.Options{
+			DataDir:        cfg.DataDir,
+			TemporalPort:   cfg.TemporalPort,
+			UIPort:         cfg.UIPort,
+			PostgresPort:   cfg.PostgresPort,
+			DatabaseURL:    cfg.DatabaseURL,
+			PostgresBin:    cfg.PostgresBin,
+			Namespace:      cfg.Temporal.Namespace,
+			Logger:         logger,
+			TemporalLogger: temporalLogger,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stack.Stop(context.Background()); err != nil {
+				logger.Error("stopping the dev stack", "error", err)
+				return
+			}
+			fmt.Fprintln(stdout, "Guided Response stopped.")
+		}()
+		cfg.Temporal.Address = stack.Temporal.FrontendAddress()
+		db = stack.DB
+		printBanner(stdout, cfg, stack)
+	} else {
+		if cfg.DatabaseURL == "" {
+			return errors.New("DATABASE_URL is not set: set it (or --database-url) to the PostgreSQL the worker uses, or run `worker --dev` for the embedded stack")
+		}
+		var err error
+		db, err = sqlx.ConnectContext(ctx, "postgres", cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("connect to postgres at %s: %w", devstack.RedactURL(cfg.DatabaseURL), err)
+		}
+		defer db.Close()
+		if err := migrations.Check(ctx, db.DB); err != nil {
+			return err
+		}
+	}
+
+	c, err := temporalclient.Dial(ctx, cfg.Temporal, logger.Named("temporal-client"), 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if cfg.Dev {
+		if _, err := temporalclient.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, workflows.SearchAttributes()); err != nil {
+			return err
+		}
+	}
+	return serve(ctx, c, cfg.TaskQueue, db, logger)
+}
+
+// serve polls the task queue until ctx ends, then lets running tasks finish.
+func serve(ctx context.Context, c client.Client, taskQueue string, db *sqlx.DB, logger hclog.Logger) error {
+	acts := &activities.Activities{
+		Store:  store.New(db, logger.Named("store")),
+		Logger: logger.Named("activities"),
+	}
+	w := worker.New(c, taskQueue, worker.Options{})
+	workflows.Register(w, acts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", taskQueue, err)
+	}
+	logger.Info("worker polling", "task_queue", taskQueue)
+	<-ctx.Done()
+	logger.Info("stopping")
+	w.Stop()
+	return nil
+}
+
+// printBanner says where everything is.
+func printBanner(out io.Writer, cfg *config, stack *devstack.Stack) {
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		dataDir = cfg.DataDir
+	}
+	fmt.Fprintf(out, `
+Guided Response is running (dev mode)
+  Temporal frontend  %s (namespace %s)
+  Temporal Web UI    %s
+  PostgreSQL         %s
+  Worker task queue  %s
+  Data directory     %s
+
+Trigger an incident: go run ./starter incident incident/testdata/graph_incident_multi.json
+Stop with Ctrl-C.
+
+`, stack.Temporal.FrontendAddress(), cfg.Temporal.Namespace, orNone(stack.Temporal.UIURL()), stack.RedactedDatabaseURL(), cfg.TaskQueue, dataDir)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(not running)"
+	}
+	return s
+}

@@ -1,0 +1,245 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/incident"
+)
+
+var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+
+// testIncident is a small valid incident; lastUpdated sets its version.
+func testIncident(lastUpdated time.Time, status incident.Status) incident.Incident {
+	return incident.Incident{
+		TenantID:      "contoso",
+		ID:            "42",
+		Title:         "Phishing email delivered, then *clicked*",
+		Severity:      incident.SeverityHigh,
+		Status:        status,
+		CreatedAt:     t0,
+		LastUpdatedAt: lastUpdated,
+		Alerts: []incident.Alert{{
+			ID:              "da1",
+			Title:           "Email messages containing malicious URL removed after delivery",
+			Severity:        incident.SeverityHigh,
+			Category:        "InitialAccess",
+			MitreTechniques: []string{"T1566.002"},
+			CreatedAt:       t0,
+			Entities: []incident.Entity{{
+				Kind:    incident.KindIP,
+				Verdict: incident.VerdictMalicious,
+				Roles:   []incident.Role{incident.RoleAttacker},
+				IP:      &incident.IP{Address: "203.0.113.7"},
+			}},
+		}},
+	}
+}
+
+type suite struct {
+	testsuite.WorkflowTestSuite
+}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s suite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	return env
+}
+
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) StatusOutput {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryStatus, StatusInput{})
+	if err != nil {
+		t.Fatalf("query status: %v", err)
+	}
+	var st StatusOutput
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// The incident is persisted, shows up as open, takes newer versions, ignores duplicates and older ones,
+// records malformed updates, and closes when its source resolves it.
+func TestIncidentWorkflowLifecycle(t *testing.T) {
+	env := newEnv(t)
+	var persisted []time.Time
+	env.OnActivity(a.PersistIncident, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PersistIncidentInput) (activities.PersistIncidentOutput, error) {
+			persisted = append(persisted, in.Incident.LastUpdatedAt)
+			return activities.PersistIncidentOutput{Created: len(persisted) == 1, Changed: true}, nil
+		})
+
+	first := testIncident(t0, incident.StatusActive)
+	newer := testIncident(t0.Add(time.Hour), incident.StatusInProgress)
+	older := testIncident(t0.Add(-time.Hour), incident.StatusActive)
+	foreign := testIncident(t0.Add(2*time.Hour), incident.StatusActive)
+	foreign.ID = "43"
+	resolved := testIncident(t0.Add(3*time.Hour), incident.StatusResolved)
+
+	at := func(d time.Duration, f func()) { env.RegisterDelayedCallback(f, d) }
+	at(time.Minute, func() {
+		st := queryStatus(t, env)
+		if st.Phase != PhaseOpen || !st.Persisted || st.IngestCount != 1 || st.Alerts != 1 || st.Entities != 1 {
+			t.Errorf("after start: %+v", st)
+		}
+		env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: first}) // duplicate trigger
+	})
+	at(2*time.Minute, func() { env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: newer}) })
+	at(3*time.Minute, func() { env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: older}) })
+	at(4*time.Minute, func() { env.SignalWorkflow(SignalIncidentUpdated, "not an incident") })
+	at(5*time.Minute, func() { env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: foreign}) })
+	at(6*time.Minute, func() {
+		st := queryStatus(t, env)
+		if st.Status != incident.StatusInProgress || st.IngestCount != 2 || st.RejectedUpdates != 2 {
+			t.Errorf("after updates: %+v", st)
+		}
+		env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: resolved})
+	})
+
+	env.ExecuteWorkflow(IncidentWorkflow, IncidentInput{Incident: first})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete after the incident was resolved")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	var res IncidentResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != string(incident.StatusResolved) || res.IngestCount != 3 {
+		t.Errorf("result %+v", res)
+	}
+	want := []time.Time{t0, t0.Add(time.Hour), t0.Add(3 * time.Hour)}
+	if len(persisted) != len(want) {
+		t.Fatalf("persisted versions %v, want %v", persisted, want)
+	}
+	for i := range want {
+		if !persisted[i].Equal(want[i]) {
+			t.Errorf("persist %d: %v, want %v", i, persisted[i], want[i])
+		}
+	}
+}
+
+func TestIncidentWorkflowSearchAttributes(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.PersistIncident, mock.Anything, mock.Anything).Return(activities.PersistIncidentOutput{Created: true}, nil)
+	var last temporal.SearchAttributes
+	upserts := 0
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		last = args.Get(0).(temporal.SearchAttributes)
+		upserts++
+	}).Return(nil)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: testIncident(t0.Add(time.Hour), incident.StatusResolved)})
+	}, time.Minute)
+	env.ExecuteWorkflow(IncidentWorkflow, IncidentInput{Incident: testIncident(t0, incident.StatusActive)})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if upserts < 2 {
+		t.Fatalf("search attributes upserted %d times, want at open and at close", upserts)
+	}
+	for key, want := range map[temporal.SearchAttributeKeyKeyword]string{
+		SearchAttributeTenant:   "contoso",
+		SearchAttributeID:       "42",
+		SearchAttributeSeverity: "high",
+		SearchAttributeStatus:   "resolved",
+	} {
+		if got, ok := last.GetKeyword(key); !ok || got != want {
+			t.Errorf("search attribute %s = %q (set %v), want %q", key.GetName(), got, ok, want)
+		}
+	}
+}
+
+func TestIncidentWorkflowContinuesAsNew(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.PersistIncident, mock.Anything, mock.Anything).Return(activities.PersistIncidentOutput{Changed: true}, nil)
+	latest := testIncident(t0.Add(2*time.Hour), incident.StatusInProgress)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: testIncident(t0.Add(time.Hour), incident.StatusActive)})
+		env.SignalWorkflow(SignalIncidentUpdated, IncidentUpdatedSignal{Incident: latest})
+	}, time.Minute)
+	env.ExecuteWorkflow(IncidentWorkflow, IncidentInput{Incident: testIncident(t0, incident.StatusActive), MaxUpdatesBeforeContinueAsNew: 1})
+
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next IncidentInput
+	if err := decodeContinueAsNewInput(can, &next); err != nil {
+		t.Fatal(err)
+	}
+	if !next.Incident.LastUpdatedAt.Equal(latest.LastUpdatedAt) || next.Incident.Status != incident.StatusInProgress {
+		t.Errorf("continue-as-new lost the newest version: %v %s", next.Incident.LastUpdatedAt, next.Incident.Status)
+	}
+	if next.IngestCount != 2 || next.MaxUpdatesBeforeContinueAsNew != 1 {
+		t.Errorf("continue-as-new input %+v", next)
+	}
+}
+
+func decodeContinueAsNewInput(can *workflow.ContinueAsNewError, v any) error {
+	payloads := can.Input.GetPayloads()
+	if len(payloads) != 1 {
+		return errors.New("continue-as-new has no single input")
+	}
+	return json.Unmarshal(payloads[0].GetData(), v)
+}
+
+func TestIncidentWorkflowRefusesInvalidInput(t *testing.T) {
+	env := newEnv(t)
+	bad := testIncident(t0, incident.StatusActive)
+	bad.Severity = "catastrophic"
+	env.ExecuteWorkflow(IncidentWorkflow, IncidentInput{Incident: bad})
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidIncident || !appErr.NonRetryable() {
+		t.Fatalf("want a non-retryable %s error, got %v", activities.ErrTypeInvalidIncident, err)
+	}
+}
+
+func TestIncidentWorkflowFailsWhenPersistIsRefused(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.PersistIncident, mock.Anything, mock.Anything).Return(activities.PersistIncidentOutput{},
+		temporal.NewNonRetryableApplicationError("refused", activities.ErrTypeInvalidIncident, nil)).Once()
+	env.ExecuteWorkflow(IncidentWorkflow, IncidentInput{Incident: testIncident(t0, incident.StatusActive)})
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidIncident {
+		t.Fatalf("want the activity's error, got %v", err)
+	}
+	env.AssertExpectations(t)
+}
+
+func TestIncidentWorkflowID(t *testing.T) {
+	if got := IncidentWorkflowID("contoso", "42"); got != "incident/contoso/42" {
+		t.Errorf("plain ids: %s", got)
+	}
+	odd := IncidentWorkflowID("contoso", "42/../x y")
+	if odd == IncidentWorkflowID("contoso", "42/../x z") || len(odd) > 64 {
+		t.Errorf("ids outside the safe alphabet must hash apart and stay short: %s", odd)
+	}
+}
+
+func TestDetailsMarkdownEscapesAttackerText(t *testing.T) {
+	s := &incidentState{current: testIncident(t0, incident.StatusActive), phase: PhaseOpen}
+	s.current.Title = "# [click](http://evil) <script>"
+	md := s.detailsMarkdown()
+	for _, bad := range []string{"[click](", "<script>", "## #"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("markdown keeps %q:\n%s", bad, md)
+		}
+	}
+}
