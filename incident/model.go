@@ -83,13 +83,20 @@ const (
 // evidenceRemediationStatus).
 type RemediationStatus string
 
-// Remediation statuses.
+// Remediation statuses. The last six are members of Graph's evolvable enum that Graph sends only to clients
+// asking for them (Prefer: include-unknown-enum-members).
 const (
-	RemediationNone       RemediationStatus = "none"
-	RemediationRemediated RemediationStatus = "remediated"
-	RemediationPrevented  RemediationStatus = "prevented"
-	RemediationBlocked    RemediationStatus = "blocked"
-	RemediationNotFound   RemediationStatus = "notFound"
+	RemediationNone                RemediationStatus = "none"
+	RemediationRemediated          RemediationStatus = "remediated"
+	RemediationPrevented           RemediationStatus = "prevented"
+	RemediationBlocked             RemediationStatus = "blocked"
+	RemediationNotFound            RemediationStatus = "notFound"
+	RemediationActive              RemediationStatus = "active"
+	RemediationPendingApproval     RemediationStatus = "pendingApproval"
+	RemediationDeclined            RemediationStatus = "declined"
+	RemediationUnremediated        RemediationStatus = "unremediated"
+	RemediationRunning             RemediationStatus = "running"
+	RemediationPartiallyRemediated RemediationStatus = "partiallyRemediated"
 )
 
 // Role is the role of a piece of evidence in an alert (Graph evidenceRole).
@@ -148,44 +155,47 @@ const (
 
 // Incident is one security incident with its alerts. Its JSON form is the native format.
 type Incident struct {
-	TenantID       string         `json:"tenantId"`
-	ID             string         `json:"id"`
-	Title          string         `json:"title"`
-	Description    string         `json:"description,omitempty"`
-	Severity       Severity       `json:"severity"`
-	Status         Status         `json:"status"`
-	Classification Classification `json:"classification,omitempty"`
-	Determination  Determination  `json:"determination,omitempty"`
-	AssignedTo     string         `json:"assignedTo,omitempty"`
-	CustomTags     []string       `json:"customTags,omitempty"`
-	SystemTags     []string       `json:"systemTags,omitempty"`
-	WebURL         string         `json:"webUrl,omitempty"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	LastUpdatedAt  time.Time      `json:"lastUpdatedAt"`
-	Alerts         []Alert        `json:"alerts"`
+	TenantID           string         `json:"tenantId"`
+	ID                 string         `json:"id"`
+	Title              string         `json:"title"`
+	Description        string         `json:"description,omitempty"`
+	Severity           Severity       `json:"severity"`
+	Status             Status         `json:"status"`
+	Classification     Classification `json:"classification,omitempty"`
+	Determination      Determination  `json:"determination,omitempty"`
+	AssignedTo         string         `json:"assignedTo,omitempty"`
+	CustomTags         []string       `json:"customTags,omitempty"`
+	SystemTags         []string       `json:"systemTags,omitempty"`
+	WebURL             string         `json:"webUrl,omitempty"`
+	RedirectIncidentID string         `json:"redirectIncidentId,omitempty"` // the incident this one was merged into (Status "redirected")
+	CreatedAt          time.Time      `json:"createdAt"`
+	LastUpdatedAt      time.Time      `json:"lastUpdatedAt"`
+	Alerts             []Alert        `json:"alerts"`
 	// Source is set by the parser; it is not part of the native input.
 	Source Source `json:"-"`
 }
 
 // Alert is one alert of an incident.
 type Alert struct {
-	ID                 string    `json:"id"`
-	Title              string    `json:"title"`
-	Description        string    `json:"description,omitempty"`
-	Severity           Severity  `json:"severity"`
-	Status             Status    `json:"status,omitempty"`
-	Category           string    `json:"category,omitempty"`
-	DetectionSource    string    `json:"detectionSource,omitempty"`
-	DetectorID         string    `json:"detectorId,omitempty"`
-	ServiceSource      string    `json:"serviceSource,omitempty"`
-	MitreTechniques    []string  `json:"mitreTechniques,omitempty"`
-	ThreatFamily       string    `json:"threatFamily,omitempty"`
-	RecommendedActions string    `json:"recommendedActions,omitempty"`
-	WebURL             string    `json:"webUrl,omitempty"`
-	CreatedAt          time.Time `json:"createdAt"`
-	FirstActivityAt    time.Time `json:"firstActivityAt,omitempty"`
-	LastActivityAt     time.Time `json:"lastActivityAt,omitempty"`
-	Entities           []Entity  `json:"entities"`
+	ID                 string         `json:"id"`
+	Title              string         `json:"title"`
+	Description        string         `json:"description,omitempty"`
+	Severity           Severity       `json:"severity"`
+	Status             Status         `json:"status,omitempty"`
+	Classification     Classification `json:"classification,omitempty"`
+	Determination      Determination  `json:"determination,omitempty"`
+	Category           string         `json:"category,omitempty"`
+	DetectionSource    string         `json:"detectionSource,omitempty"`
+	DetectorID         string         `json:"detectorId,omitempty"`
+	ServiceSource      string         `json:"serviceSource,omitempty"`
+	MitreTechniques    []string       `json:"mitreTechniques,omitempty"`
+	ThreatFamily       string         `json:"threatFamily,omitempty"`
+	RecommendedActions string         `json:"recommendedActions,omitempty"`
+	WebURL             string         `json:"webUrl,omitempty"`
+	CreatedAt          time.Time      `json:"createdAt"`
+	FirstActivityAt    time.Time      `json:"firstActivityAt,omitempty"`
+	LastActivityAt     time.Time      `json:"lastActivityAt,omitempty"`
+	Entities           []Entity       `json:"entities"`
 }
 
 // Entity is one piece of evidence of an alert. Exactly one of the typed detail pointers matching Kind is

@@ -47,8 +47,10 @@ type Options struct {
 	// Namespace is created when missing, with SearchAttributes registered on creation.
 	Namespace        string
 	SearchAttributes map[string]enumspb.IndexedValueType
-	// Logger receives the server's logs; LogLevel filters them (the server is chatty at info).
+	// Logger receives the server's logs (the server is chatty at info: give it a quieter logger).
 	Logger hclog.Logger
+	// DynamicConfig overrides dynamic config settings by key, e.g. "matching.numTaskqueueReadPartitions".
+	DynamicConfig map[string]any
 }
 
 // Server is a running embedded Temporal server and its UI.
@@ -81,7 +83,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srvOpts, err := serverOptions(conf, opts.Logger)
+	srvOpts, err := serverOptions(conf, opts.Logger, opts.DynamicConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +234,7 @@ func sqlConfig(opts Options) (*config.SQL, error) {
 	return conf, nil
 }
 
-func serverOptions(conf *config.Config, logger hclog.Logger) ([]temporal.ServerOption, error) {
+func serverOptions(conf *config.Config, logger hclog.Logger, overrides map[string]any) ([]temporal.ServerOption, error) {
 	serverLogger := newServerLogger(logger)
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
@@ -254,6 +256,9 @@ func serverOptions(conf *config.Config, logger hclog.Logger) ([]temporal.ServerO
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
+	}
+	for k, v := range overrides {
+		dyn[dynamicconfig.Key(k)] = v
 	}
 	return []temporal.ServerOption{
 		temporal.WithConfig(conf),

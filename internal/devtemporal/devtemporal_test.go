@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -104,4 +103,3 @@ func TestServerRunsWorkflowsAndSurvivesRestart(t *testing.T) {
 	runEcho(t, c, "second")
 }
 
-var _ = activity.GetLogger
