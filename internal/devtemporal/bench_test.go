@@ -22,7 +22,10 @@ func BenchmarkWorkflowWithThreeActivities(b *testing.B) {
 		overrides map[string]any
 	}{
 		{"tuned", nil},
-		{"stock-partitions", map[string]any{"matching.numTaskqueueReadPartitions": 4, "matching.numTaskqueueWritePartitions": 4}},
+		{"stock", map[string]any{
+			"matching.numTaskqueueReadPartitions": 4, "matching.numTaskqueueWritePartitions": 4,
+			"history.transferProcessorMaxPollRPS": 20, "history.timerProcessorMaxPollRPS": 20, "history.visibilityProcessorMaxPollRPS": 20,
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			srv, err := Start(Options{UIPort: -1, Logger: hclog.NewNullLogger(), DynamicConfig: tc.overrides})

@@ -250,6 +250,11 @@ func serverOptions(conf *config.Config, logger hclog.Logger, overrides map[strin
 	}
 
 	dyn := dynamicconfig.StaticClient{
+		// The history queues read new tasks at most 20 times a second by default: with one shard each
+		// activity and workflow task waited up to 50 ms to be dispatched, about 110 ms per activity.
+		dynamicconfig.TransferProcessorMaxPollRPS.Key():   1000,
+		dynamicconfig.TimerProcessorMaxPollRPS.Key():      1000,
+		dynamicconfig.VisibilityProcessorMaxPollRPS.Key(): 1000,
 		// One partition: with a single worker, the stock four partitions make pollers and tasks meet late.
 		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():           1,
 		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key():          1,

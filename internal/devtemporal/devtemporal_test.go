@@ -102,4 +102,3 @@ func TestServerRunsWorkflowsAndSurvivesRestart(t *testing.T) {
 	}
 	runEcho(t, c, "second")
 }
-
