@@ -5,6 +5,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -87,13 +89,26 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		s.Postgres, err = localpg.Start(ctx, localpg.Options{
+		pgOpts := localpg.Options{
 			DataDir:  filepath.Join(dataDir, "postgres"),
 			Port:     opts.PostgresPort,
 			BinDir:   bin,
 			Database: "guided",
 			Logger:   opts.Logger.Named("postgres"),
-		})
+		}
+		s.Postgres, err = localpg.Start(ctx, pgOpts)
+		if errors.Is(err, localpg.ErrUnreachable) && os.Geteuid() == 0 {
+			// Root with a data directory under a closed home (/root is 0700): PostgreSQL, which runs as an
+			// unprivileged user, cannot reach it. Keep the cluster under /var/lib, at a path derived from the
+			// data directory so the next start finds it again, and say where it is.
+			pgOpts.DataDir, err = fallbackClusterDir(dataDir)
+			if err != nil {
+				return nil, err
+			}
+			opts.Logger.Warn("the data directory is closed to the postgres user; the PostgreSQL cluster lives elsewhere",
+				"data_dir", dataDir, "cluster", pgOpts.DataDir)
+			s.Postgres, err = localpg.Start(ctx, pgOpts)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("start local postgres: %w", err)
 		}
@@ -120,6 +135,27 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("start embedded temporal: %w", err)
 	}
 	return s, nil
+}
+
+// FallbackRoot holds PostgreSQL clusters of data directories the postgres user cannot reach.
+const FallbackRoot = "/var/lib/guided-response"
+
+// fallbackClusterDir is the cluster directory for dataDir under FallbackRoot; a note in dataDir says where.
+func fallbackClusterDir(dataDir string) (string, error) {
+	sum := sha256.Sum256([]byte(dataDir))
+	dir := filepath.Join(FallbackRoot, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s for the postgres cluster: %w", dir, err)
+	}
+	if err := os.Chmod(FallbackRoot, 0o755); err != nil {
+		return "", fmt.Errorf("open %s to the postgres user: %w", FallbackRoot, err)
+	}
+	note := "The PostgreSQL cluster of this data directory is at " + filepath.Join(dir, "postgres") +
+		"\n(this directory is closed to the unprivileged user PostgreSQL runs as).\n"
+	if err := os.WriteFile(filepath.Join(dataDir, "postgres.location"), []byte(note), 0o644); err != nil {
+		return "", fmt.Errorf("write postgres.location: %w", err)
+	}
+	return filepath.Join(dir, "postgres"), nil
 }
 
 // DatabaseURL is the database's connection URL, with its password: never log it; see RedactedDatabaseURL.

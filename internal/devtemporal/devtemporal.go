@@ -173,7 +173,7 @@ func serverConfig(opts Options, frontendPort, httpPort int) (*config.Config, err
 				InitialFailoverVersion: 1,
 				RPCAddress:             frontendAddr,
 				HTTPAddress:            net.JoinHostPort(localhost, strconv.Itoa(httpPort)),
-				ClusterID:              "guided-dev",
+				ClusterID:              "5f0c2b1e-7d3a-4c8e-9b6f-1a2d3e4f5a6b", // fixed: the SQLite file keeps it
 			},
 		},
 	}

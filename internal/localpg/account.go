@@ -99,10 +99,10 @@ func checkReachable(dataDir string, acct account) error {
 			return fmt.Errorf("check access to %s: %w", p, err)
 		}
 		if !searchable(fi, acct) {
-			return fmt.Errorf("postgres runs as user %s, which cannot reach data directory %s: %s is not "+
+			return fmt.Errorf("%w: postgres runs as user %s, which cannot reach data directory %s: %s is not "+
 				"searchable by that user (mode %#o); choose a data directory under /tmp (or any path every "+
 				"user can traverse), or allow traversal with `chmod o+x %s`",
-				acct, dataDir, p, fi.Mode().Perm(), p)
+				ErrUnreachable, acct, dataDir, p, fi.Mode().Perm(), p)
 		}
 		if parent := filepath.Dir(p); parent == p {
 			return nil

@@ -58,6 +58,10 @@ const (
 // ErrClusterInUse means another live postgres already serves the cluster in the data directory.
 var ErrClusterInUse = errors.New("cluster already in use")
 
+// ErrUnreachable is returned by Start when the unprivileged user postgres runs as (when we are root)
+// cannot traverse a parent directory of the data directory.
+var ErrUnreachable = errors.New("data directory unreachable by the postgres user")
+
 // Options configure Start. Only DataDir is required.
 type Options struct {
 	// DataDir is the cluster directory. A missing or empty directory gets a new cluster (initdb); a
