@@ -10,13 +10,28 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/guided-response/guided/connector"
+	"github.com/guided-response/guided/playbook"
+	"github.com/guided-response/guided/rbac"
 	"github.com/guided-response/guided/store"
+	"github.com/guided-response/guided/summary"
 )
 
 // Activities holds what the activities need.
 type Activities struct {
 	Store  *store.Store
 	Logger hclog.Logger
+	// Access is the principals, roles and permissions.
+	Access *rbac.Store
+	// Playbooks is the playbook library, reloaded from its directory when it changes.
+	Playbooks *playbook.Library
+	// Connectors apply approved actions.
+	Connectors *connector.Registry
+	// LLM, when set, writes the narrative of the attack story.
+	LLM *summary.LLM
+	// Policy is handed to new workflows; TriageThreshold is the confidence below which triage is unsure.
+	Policy          Policy
+	TriageThreshold float64
 }
 
 // PersistIncident writes the incident, its alerts and entities to Postgres. Re-ingesting the same incident

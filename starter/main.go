@@ -37,6 +37,18 @@ Commands:
                      same incident updates its running workflow
   status INCIDENT    show an incident's workflow status; INCIDENT is tenant/id, an incident id, or a
                      workflow ID
+  cards INCIDENT     the guided response cards as --principal sees them (available, or why not),
+                     with the hunting and similar-emails queries
+  classify INCIDENT  classify: --classification truePositive|informationalExpectedActivity|falsePositive
+                     --determination (e.g. phishing, malware, securityTesting, notMalicious)
+  approve INCIDENT CARD...   approve cards (high-risk actions need a second principal: four-eyes)
+  reject INCIDENT CARD...    reject cards
+  undo INCIDENT CARD         undo an applied reversible action now
+  extend INCIDENT CARD       keep a time-boxed containment longer: --by 4h
+  feedback INCIDENT CARD     --helpful or --not-helpful, --reason, --comment (also after close)
+  report INCIDENT            the closing report (Markdown; JSON with --json)
+
+Decisions print the workflow's answer: accepted with the new card state, or rejected and why (exit 1).
 
 Run "starter COMMAND -h" for a command's flags.
 `
@@ -85,26 +97,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	opts.register(fs)
 	var reopen bool
+	var g guidedFlags
 	switch command {
 	case "incident":
 		fs.BoolVar(&reopen, "reopen", false, "start a new guided response for an incident whose workflow already closed")
 	case "status":
+	case "cards", "classify", "approve", "reject", "undo", "extend", "feedback", "report":
+		g.register(command, fs)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", command)
 	}
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "starter", Level: hclog.LevelFromString(opts.logLevel), Output: stderr})
 
 	switch command {
 	case "incident":
-		if fs.NArg() == 0 {
+		if len(positional) == 0 {
 			return errors.New("incident: name at least one incident file")
 		}
 		// Every file is validated before anything starts: bad input is refused as a whole.
-		incidents, err := parseFiles(fs.Args())
+		incidents, err := parseFiles(positional)
 		if err != nil {
 			return err
 		}
@@ -115,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 		return startIncidents(ctx, c, &opts, reopen, incidents, stdout)
 	case "status":
-		if fs.NArg() != 1 {
+		if len(positional) != 1 {
 			return errors.New("status: name one incident (tenant/id, id or workflow ID)")
 		}
 		c, err := dial(ctx, &opts, logger)
@@ -123,9 +139,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		return status(ctx, c, &opts, fs.Arg(0), stdout)
+		return status(ctx, c, &opts, positional[0], stdout)
 	}
-	return nil
+	c, err := dial(ctx, &opts, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	gctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	return runGuided(gctx, c, &opts, &g, command, positional, stdout)
+}
+
+var getenv = os.Getenv
+
+// parseInterspersed parses flags wherever they stand among the arguments: `approve INCIDENT CARD
+// --principal alice` reads like `approve --principal alice INCIDENT CARD`. "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 func dial(ctx context.Context, opts *options, logger hclog.Logger) (client.Client, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -27,9 +28,69 @@ type config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	Guided guidedConfig
 }
 
-// newFlagSet binds a flag set for command (run, migrate, register-search-attributes) to cfg.
+// guidedConfig configures the guided response: playbooks, connectors, the LLM narrative, the policy.
+type guidedConfig struct {
+	PlaybookDir       string
+	ConnectorMode     string
+	AzureTenantID     string
+	AzureClientID     string
+	AzureSecret       string
+	DefenderURL       string
+	GraphURL          string
+	TokenURL          string
+	WebhookURL        string
+	WebhookSecret     string
+	WebhookActions    string
+	LLMURL            string
+	LLMModel          string
+	LLMAPIKey         string
+	LLMTimeout        time.Duration
+	TriageThreshold   float64
+	HighRiskApprovals int
+	ApprovalTTL       time.Duration
+}
+
+func (g *guidedConfig) register(fs *flag.FlagSet) {
+	env := temporalclient.Env
+	fs.StringVar(&g.PlaybookDir, "playbooks", env("GUIDED_PLAYBOOKS", ""), "directory of playbook files, reloaded when they change; empty uses the built-in set (env GUIDED_PLAYBOOKS)")
+	fs.StringVar(&g.ConnectorMode, "connectors", env("GUIDED_CONNECTORS", "dry-run"), "dry-run (record what would run) or live (apply through Defender, Graph and the webhook) (env GUIDED_CONNECTORS)")
+	fs.StringVar(&g.AzureTenantID, "azure-tenant-id", env("GUIDED_AZURE_TENANT_ID", ""), "live: Entra ID tenant of the app registration (env GUIDED_AZURE_TENANT_ID)")
+	fs.StringVar(&g.AzureClientID, "azure-client-id", env("GUIDED_AZURE_CLIENT_ID", ""), "live: application (client) ID (env GUIDED_AZURE_CLIENT_ID)")
+	fs.StringVar(&g.AzureSecret, "azure-client-secret", env("GUIDED_AZURE_CLIENT_SECRET", ""), "live: client secret (env GUIDED_AZURE_CLIENT_SECRET; prefer the variable)")
+	fs.StringVar(&g.DefenderURL, "defender-url", env("GUIDED_DEFENDER_URL", "https://api.securitycenter.microsoft.com"), "live: Defender for Endpoint API base URL (env GUIDED_DEFENDER_URL)")
+	fs.StringVar(&g.GraphURL, "graph-url", env("GUIDED_GRAPH_URL", "https://graph.microsoft.com"), "live: Microsoft Graph base URL (env GUIDED_GRAPH_URL)")
+	fs.StringVar(&g.TokenURL, "token-url", env("GUIDED_TOKEN_URL", ""), "live: OAuth2 token endpoint; empty uses login.microsoftonline.com for the tenant (env GUIDED_TOKEN_URL)")
+	fs.StringVar(&g.WebhookURL, "webhook-url", env("GUIDED_WEBHOOK_URL", ""), "live: URL of the generic signed webhook for actions routed to it (env GUIDED_WEBHOOK_URL)")
+	fs.StringVar(&g.WebhookSecret, "webhook-secret", env("GUIDED_WEBHOOK_SECRET", ""), "live: HMAC-SHA256 secret of the webhook (env GUIDED_WEBHOOK_SECRET; prefer the variable)")
+	fs.StringVar(&g.WebhookActions, "webhook-actions", env("GUIDED_WEBHOOK_ACTIONS", ""), "live: comma-separated actions to send to the webhook, e.g. email.blockSender (env GUIDED_WEBHOOK_ACTIONS)")
+	fs.StringVar(&g.LLMURL, "llm-url", env("GUIDED_LLM_URL", ""), "OpenAI-compatible base URL for the attack-story narrative; empty: deterministic narrative only (env GUIDED_LLM_URL)")
+	fs.StringVar(&g.LLMModel, "llm-model", env("GUIDED_LLM_MODEL", ""), "model name for the narrative (env GUIDED_LLM_MODEL)")
+	fs.StringVar(&g.LLMAPIKey, "llm-api-key", env("GUIDED_LLM_API_KEY", ""), "API key of the LLM endpoint (env GUIDED_LLM_API_KEY; prefer the variable)")
+	fs.DurationVar(&g.LLMTimeout, "llm-timeout", envDuration("GUIDED_LLM_TIMEOUT", 20*time.Second), "how long to wait for the narrative before falling back (env GUIDED_LLM_TIMEOUT)")
+	fs.Float64Var(&g.TriageThreshold, "triage-threshold", envFloat("GUIDED_TRIAGE_THRESHOLD", 0.7), "below this confidence the triage card says it is unsure (env GUIDED_TRIAGE_THRESHOLD)")
+	fs.IntVar(&g.HighRiskApprovals, "high-risk-approvals", envInt("GUIDED_HIGH_RISK_APPROVALS", 2), "distinct principals who must approve a high-risk action (four-eyes: 2) (env GUIDED_HIGH_RISK_APPROVALS)")
+	fs.DurationVar(&g.ApprovalTTL, "approval-ttl", envDuration("GUIDED_APPROVAL_TTL", 24*time.Hour), "a proposed action not decided within it expires (env GUIDED_APPROVAL_TTL)")
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(temporalclient.Env(name, "")); err == nil {
+		return d
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if f, err := strconv.ParseFloat(temporalclient.Env(name, ""), 64); err == nil {
+		return f
+	}
+	return def
+}
+
+// newFlagSet binds a flag set for command (run, migrate, register-search-attributes, grant) to cfg.
 func newFlagSet(command string, cfg *config, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("worker "+command, flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -42,11 +103,16 @@ func newFlagSet(command string, cfg *config, output io.Writer) *flag.FlagSet {
 		fs.IntVar(&cfg.PostgresPort, "dev-postgres-port", envInt("GUIDED_DEV_POSTGRES_PORT", 55432), "with --dev and no DATABASE_URL: the local Postgres's port on 127.0.0.1 (env GUIDED_DEV_POSTGRES_PORT)")
 		fs.StringVar(&cfg.PostgresBin, "dev-postgres-bin", env("PG_BIN", ""), "with --dev: directory of initdb and postgres; searched for when empty (env PG_BIN)")
 		fs.StringVar(&cfg.TaskQueue, "task-queue", env("GUIDED_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue to poll (env GUIDED_TASK_QUEUE)")
+		cfg.Guided.register(fs)
 	}
 	if command == "run" || command == "register-search-attributes" {
 		cfg.Temporal.RegisterFlags(fs)
 	}
-	if command == "run" || command == "migrate" {
+	if command == "grant" {
+		fs.StringVar(&cfg.DataDir, "data-dir", env("GUIDED_DATA_DIR", ".guided"), "without DATABASE_URL: the dev stack's data directory (env GUIDED_DATA_DIR)")
+		fs.IntVar(&cfg.PostgresPort, "dev-postgres-port", envInt("GUIDED_DEV_POSTGRES_PORT", 55432), "without DATABASE_URL: the dev stack's Postgres port (env GUIDED_DEV_POSTGRES_PORT)")
+	}
+	if command == "run" || command == "migrate" || command == "grant" {
 		fs.StringVar(&cfg.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, postgres://user:password@host:port/db?sslmode=... (env DATABASE_URL; prefer the variable, flags show in process lists)")
 	}
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "trace, debug, info, warn or error (env LOG_LEVEL)")

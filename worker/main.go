@@ -4,6 +4,7 @@
 //	worker                             the worker against an existing Temporal cluster and Postgres
 //	worker migrate                     apply the database migrations to DATABASE_URL
 //	worker register-search-attributes  register the search attributes in TEMPORAL_NAMESPACE
+//	worker grant                       give a principal of a tenant a role (RBAC)
 package main
 
 import (
@@ -28,7 +29,6 @@ import (
 	"github.com/guided-response/guided/internal/devstack"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/migrations"
-	"github.com/guided-response/guided/store"
 	"github.com/guided-response/guided/workflows"
 )
 
@@ -46,16 +46,24 @@ func main() {
 // run is the whole program; main is a shell around it so tests can run it too.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	command := "run"
-	if len(args) > 0 && (args[0] == "migrate" || args[0] == "register-search-attributes") {
+	if len(args) > 0 && (args[0] == "migrate" || args[0] == "register-search-attributes" || args[0] == "grant") {
 		command, args = args[0], args[1:]
 	}
 	var cfg config
+	var g grantConfig
 	fs := newFlagSet(command, &cfg, stderr)
+	if command == "grant" {
+		fs.StringVar(&g.Tenant, "tenant", "", "tenant ID")
+		fs.StringVar(&g.Principal, "principal", "", "principal ID, e.g. alice@contoso.com")
+		fs.StringVar(&g.DisplayName, "display-name", "", "display name")
+		fs.StringVar(&g.Role, "role", "", `role, e.g. "Security operator" (built-in: Security reader, Security operator, Security administrator, Email operator)`)
+		fs.BoolVar(&g.Revoke, "revoke", false, "take the role back")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: the commands are migrate and register-search-attributes; see -h", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q: the commands are migrate, register-search-attributes and grant; see -h", fs.Arg(0))
 	}
 	logger, err := newLogger(&cfg, stderr)
 	if err != nil {
@@ -66,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, &cfg, logger, stdout)
 	case "register-search-attributes":
 		return runRegisterSearchAttributes(ctx, &cfg, logger, stdout)
+	case "grant":
+		return runGrant(ctx, &cfg, &g, logger, stdout)
 	}
 	return runWorker(ctx, &cfg, logger, stdout)
 }
@@ -157,15 +167,15 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 			return err
 		}
 	}
-	return serve(ctx, c, cfg.TaskQueue, db, logger)
+	acts, err := newActivities(cfg.Guided, db, logger)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, cfg.TaskQueue, acts, logger)
 }
 
 // serve polls the task queue until ctx ends, then lets running tasks finish.
-func serve(ctx context.Context, c client.Client, taskQueue string, db *sqlx.DB, logger hclog.Logger) error {
-	acts := &activities.Activities{
-		Store:  store.New(db, logger.Named("store")),
-		Logger: logger.Named("activities"),
-	}
+func serve(ctx context.Context, c client.Client, taskQueue string, acts *activities.Activities, logger hclog.Logger) error {
 	w := worker.New(c, taskQueue, worker.Options{})
 	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {

@@ -69,9 +69,12 @@ func TestRecordAndReplayLiveHistory(t *testing.T) {
 	if _, err := workflows.TriggerIncident(ctx, env.Client, workflows.TriggerOptions{}, &newer); err != nil {
 		t.Fatal(err)
 	}
+	// Resolved and classified at the source: the workflow takes the classification and closes.
 	resolved := newer
 	resolved.LastUpdatedAt = newer.LastUpdatedAt.Add(time.Hour)
 	resolved.Status = incident.StatusResolved
+	resolved.Classification = incident.ClassificationTruePositive
+	resolved.Determination = incident.DeterminationMultiStagedAttack
 	if _, err := workflows.TriggerIncident(ctx, env.Client, workflows.TriggerOptions{}, &resolved); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +82,8 @@ func TestRecordAndReplayLiveHistory(t *testing.T) {
 	if err := env.Client.GetWorkflow(ctx, res.WorkflowID, res.RunID).Get(ctx, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Status != string(incident.StatusResolved) || out.IngestCount != 3 {
-		t.Fatalf("result %+v: want resolved after 3 ingests (start, newer, resolved)", out)
+	if out.Status != string(incident.StatusResolved) || out.IngestCount != 3 || out.Classification != incident.ClassificationTruePositive {
+		t.Fatalf("result %+v: want resolved and classified after 3 ingests (start, newer, resolved)", out)
 	}
 
 	// A closed incident is not restarted by a late duplicate unless asked to reopen.

@@ -9,5 +9,6 @@ import (
 // Register registers this package's workflows and the activities they call on w.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflow(IncidentWorkflow)
+	w.RegisterWorkflow(FeedbackWorkflow)
 	w.RegisterActivity(acts)
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/connector"
 	"github.com/guided-response/guided/internal/devstack"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/store"
@@ -27,6 +28,8 @@ type Env struct {
 	Store     *store.Store
 	TaskQueue string
 	Logger    hclog.Logger
+	// Activities are the worker's, with the dry-run connector and the built-in playbooks.
+	Activities *activities.Activities
 }
 
 // Start starts the stack and a worker; everything stops at the end of the test.
@@ -74,7 +77,12 @@ func Start(t testing.TB) *Env {
 		Logger:    logger,
 	}
 	w := worker.New(c, env.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: env.Store, Logger: logger.Named("activities")})
+	acts, err := activities.Build(activities.Config{Connectors: connector.Config{Mode: "dry-run"}, TriageThreshold: 0.7, HighRiskApprovals: 2}, stack.DB, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Activities = acts
+	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

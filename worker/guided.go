@@ -1,0 +1,32 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/card"
+	"github.com/guided-response/guided/connector"
+)
+
+// newActivities builds the activities from the worker's configuration.
+func newActivities(g guidedConfig, db *sqlx.DB, logger hclog.Logger) (*activities.Activities, error) {
+	var webhookActions []card.Action
+	for _, a := range strings.Split(g.WebhookActions, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			webhookActions = append(webhookActions, card.Action(a))
+		}
+	}
+	return activities.Build(activities.Config{
+		PlaybookDir: g.PlaybookDir,
+		Connectors: connector.Config{
+			Mode: g.ConnectorMode, DefenderBaseURL: g.DefenderURL, GraphBaseURL: g.GraphURL, TokenURL: g.TokenURL,
+			TenantID: g.AzureTenantID, ClientID: g.AzureClientID, ClientSecret: g.AzureSecret,
+			WebhookURL: g.WebhookURL, WebhookSecret: g.WebhookSecret, WebhookActions: webhookActions,
+		},
+		LLMURL: g.LLMURL, LLMModel: g.LLMModel, LLMAPIKey: g.LLMAPIKey, LLMTimeout: g.LLMTimeout,
+		TriageThreshold: g.TriageThreshold, HighRiskApprovals: g.HighRiskApprovals, ApprovalTTL: g.ApprovalTTL,
+	}, db, logger)
+}

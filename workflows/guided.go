@@ -1,0 +1,817 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/card"
+	"github.com/guided-response/guided/incident"
+	"github.com/guided-response/guided/rbac"
+)
+
+// The guided response: summary and cards are prepared once the incident is persisted; then humans
+// decide (classification, approvals) through Updates and Signals that share one code path, approved
+// actions are applied in their own coroutines, and one scheduler coroutine keeps the deadlines
+// (classification SLA, approval expiry, time-boxed containment).
+
+const (
+	// maxRejected bounds the refused decisions kept for operators.
+	maxRejected = 20
+	// systemPrincipal acts for the workflow itself (time-box undo, expiry).
+	systemPrincipal = "system"
+	viaUpdate       = "update"
+	viaSignal       = "signal"
+	maxExtension    = 7 * 24 * time.Hour
+)
+
+// Permissions of the decisions that are not a card's own action.
+const (
+	permClassify = rbac.PermAlertsManage
+	permRead     = rbac.PermSecurityDataRead
+)
+
+// errNotReady refuses decisions while the cards are being prepared.
+var errNotReady = errors.New("the guided response is being prepared; try again in a moment")
+
+// registerGuidedHandlers registers the queries, updates and signal channels of the guided response. It
+// runs in setup, before anything blocks.
+func (s *incidentState) registerGuidedHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QuerySummary, func(SummaryInput) (SummaryOutput, error) {
+		return SummaryOutput{Story: s.g.Story}, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryCards, func(in CardsInput) (CardsOutput, error) {
+		return s.cardsFor(in.Principal), nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, MessageClassify,
+		func(ctx workflow.Context, in ClassifyInput) (ClassifyOutput, error) {
+			return s.classify(ctx, in, viaUpdate)
+		},
+		workflow.UpdateHandlerOptions{Validator: s.validateClassify}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, MessageDecide,
+		func(ctx workflow.Context, in DecideInput) (DecideOutput, error) { return s.decide(ctx, in, viaUpdate) },
+		workflow.UpdateHandlerOptions{Validator: s.validateDecide}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, MessageExtend,
+		func(ctx workflow.Context, in ExtendInput) (DecideOutput, error) { return s.extend(ctx, in, viaUpdate) },
+		workflow.UpdateHandlerOptions{Validator: s.validateExtend}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, MessageUndo,
+		func(ctx workflow.Context, in UndoInput) (DecideOutput, error) { return s.undo(ctx, in, viaUpdate) },
+		workflow.UpdateHandlerOptions{Validator: s.validateUndo}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, MessageFeedback,
+		func(ctx workflow.Context, in FeedbackInput) (FeedbackOutput, error) { return s.feedback(ctx, in) },
+		workflow.UpdateHandlerOptions{Validator: s.validateFeedback})
+}
+
+// startSignalLoops serves the signal forms of the decisions: each is validated like the Update; a refused
+// or malformed one is recorded and ignored, it never fails or blocks the workflow.
+func (s *incidentState) startSignalLoops(ctx workflow.Context) {
+	serve := func(name string, handle func(ctx workflow.Context, raw json.RawMessage) (string, error)) {
+		ch := workflow.GetSignalChannel(ctx, name)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for {
+				var raw json.RawMessage
+				ch.Receive(ctx, &raw)
+				if principal, err := handle(ctx, raw); err != nil {
+					s.reject(ctx, name, principal, err)
+				}
+			}
+		})
+	}
+	serve(MessageClassify, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
+		var in ClassifyInput
+		if err := decodeStrict(raw, &in); err != nil {
+			return "", err
+		}
+		if err := s.validateClassify(ctx, in); err != nil {
+			return in.Principal, err
+		}
+		_, err := s.classify(ctx, in, viaSignal)
+		return in.Principal, err
+	})
+	serve(MessageDecide, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
+		var in DecideInput
+		if err := decodeStrict(raw, &in); err != nil {
+			return "", err
+		}
+		if err := s.validateDecide(ctx, in); err != nil {
+			return in.Principal, err
+		}
+		_, err := s.decide(ctx, in, viaSignal)
+		return in.Principal, err
+	})
+	serve(MessageExtend, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
+		var in ExtendInput
+		if err := decodeStrict(raw, &in); err != nil {
+			return "", err
+		}
+		if err := s.validateExtend(ctx, in); err != nil {
+			return in.Principal, err
+		}
+		_, err := s.extend(ctx, in, viaSignal)
+		return in.Principal, err
+	})
+	serve(MessageUndo, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
+		var in UndoInput
+		if err := decodeStrict(raw, &in); err != nil {
+			return "", err
+		}
+		if err := s.validateUndo(ctx, in); err != nil {
+			return in.Principal, err
+		}
+		_, err := s.undo(ctx, in, viaSignal)
+		return in.Principal, err
+	})
+	serve(MessageFeedback, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
+		var in FeedbackInput
+		if err := decodeStrict(raw, &in); err != nil {
+			return "", err
+		}
+		if err := s.validateFeedback(ctx, in); err != nil {
+			return in.Principal, err
+		}
+		_, err := s.feedback(ctx, in)
+		return in.Principal, err
+	})
+	refresh := workflow.GetSignalChannel(ctx, SignalRefreshAccess)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(refresh, func(c workflow.ReceiveChannel, _ bool) { c.ReceiveAsync(nil) })
+			sel.AddFuture(workflow.NewTimer(ctx, s.g.Policy.AccessRefresh), func(workflow.Future) {})
+			sel.Select(ctx)
+			s.loadAccess(ctx)
+		}
+	})
+}
+
+func decodeStrict(raw json.RawMessage, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed payload: %w", err)
+	}
+	return nil
+}
+
+// reject records a refused signal for operators.
+func (s *incidentState) reject(ctx workflow.Context, message, principal string, err error) {
+	workflow.GetLogger(ctx).Warn("decision refused", "message", message, "principal", principal, "reason", err.Error())
+	s.g.Rejected = append(s.g.Rejected, RejectedMessage{At: workflow.Now(ctx), Message: message, Principal: principal, Reason: err.Error()})
+	if len(s.g.Rejected) > maxRejected {
+		s.g.Rejected = slices.Clone(s.g.Rejected[len(s.g.Rejected)-maxRejected:])
+	}
+	s.changed(ctx)
+}
+
+// prepare loads access, summarizes the incident and generates its cards, once.
+func (s *incidentState) prepare(ctx workflow.Context) error {
+	if s.g.Ready {
+		return nil
+	}
+	s.loadAccess(ctx)
+	actx := workflow.WithActivityOptions(ctx, durableOptions(time.Minute))
+	var story activities.SummarizeOutput
+	if err := workflow.ExecuteActivity(actx, a.Summarize, activities.SummarizeInput{Incident: s.current}).Get(ctx, &story); err != nil {
+		return err
+	}
+	var gen activities.GenerateCardsOutput
+	if err := workflow.ExecuteActivity(actx, a.GenerateCards, activities.GenerateCardsInput{Incident: s.current}).Get(ctx, &gen); err != nil {
+		return err
+	}
+	s.g.Story = story.Story
+	s.g.Policy = gen.Policy
+	s.g.PlaybookVersion = gen.PlaybookVersion
+	s.g.ModelVersion = gen.ModelVersion
+	s.mergeCards(ctx, gen.Cards)
+	s.g.Ready = true
+	s.changed(ctx)
+	return nil
+}
+
+// regenerate refreshes summary and cards after a re-ingest: new cards are added, decided ones kept.
+func (s *incidentState) regenerate(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, durableOptions(time.Minute))
+	var story activities.SummarizeOutput
+	if err := workflow.ExecuteActivity(actx, a.Summarize, activities.SummarizeInput{Incident: s.current}).Get(ctx, &story); err != nil {
+		return err
+	}
+	var gen activities.GenerateCardsOutput
+	if err := workflow.ExecuteActivity(actx, a.GenerateCards, activities.GenerateCardsInput{Incident: s.current}).Get(ctx, &gen); err != nil {
+		return err
+	}
+	s.g.Story = story.Story
+	s.mergeCards(ctx, gen.Cards)
+	s.changed(ctx)
+	return nil
+}
+
+// mergeCards adds cards not seen before, with their approval deadline and required approvals. A card
+// already known keeps its state: a re-generation never undoes a decision.
+func (s *incidentState) mergeCards(ctx workflow.Context, cards []card.Card) {
+	now := workflow.Now(ctx)
+	for _, c := range cards {
+		if existing := s.card(c.ID); existing != nil {
+			if c.Category == card.CategoryTriage && existing.Triage != nil {
+				existing.Triage = c.Triage // the latest suggestion; the decision stays the analyst's
+			}
+			continue
+		}
+		c.Status = card.StatusProposed
+		if c.Action.Applicable() {
+			c.ApprovalsRequired = max(1, s.g.Policy.RequiredApprovals[c.Risk])
+			if s.g.Policy.ApprovalTTL > 0 {
+				c.ExpiresAt = now.Add(s.g.Policy.ApprovalTTL)
+			}
+		}
+		s.g.Cards = append(s.g.Cards, c)
+	}
+}
+
+func (s *incidentState) loadAccess(ctx workflow.Context) {
+	actx := workflow.WithActivityOptions(ctx, durableOptions(time.Minute))
+	var out activities.LoadAccessOutput
+	if err := workflow.ExecuteActivity(actx, a.LoadAccess, activities.LoadAccessInput{TenantID: s.current.TenantID}).Get(ctx, &out); err != nil {
+		workflow.GetLogger(ctx).Error("principals and roles not loaded; decisions are refused until they are", "error", err)
+		return
+	}
+	s.g.Access = out.Access
+	s.changed(ctx)
+}
+
+// durableOptions retry until the store is back: a decision or an incident must not be lost to an outage.
+func durableOptions(startToClose time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidIncident},
+		},
+	}
+}
+
+func (s *incidentState) card(id string) *card.Card {
+	for i := range s.g.Cards {
+		if s.g.Cards[i].ID == id {
+			return &s.g.Cards[i]
+		}
+	}
+	return nil
+}
+
+// checkPrincipal refuses unknown principals and those without perm.
+func (s *incidentState) checkPrincipal(principal string, perm rbac.Permission) error {
+	if principal == "" {
+		return errors.New("principal is required: say who decides")
+	}
+	p, ok := s.g.Access.Lookup(principal)
+	if !ok {
+		return fmt.Errorf("principal %s is not known in tenant %s: add it (and its roles) first; a principal added in the last minutes is seen after the next access refresh or a %s signal", principal, s.current.TenantID, SignalRefreshAccess)
+	}
+	return p.Check(perm)
+}
+
+func (s *incidentState) validateClassify(_ workflow.Context, in ClassifyInput) error {
+	if !s.g.Ready {
+		return errNotReady
+	}
+	if err := s.checkPrincipal(in.Principal, permClassify); err != nil {
+		return err
+	}
+	switch in.Classification {
+	case incident.ClassificationTruePositive, incident.ClassificationInformationalExpectedActivity, incident.ClassificationFalsePositive:
+	default:
+		return fmt.Errorf("classification %q: use truePositive, informationalExpectedActivity or falsePositive", in.Classification)
+	}
+	if !incident.FitsClassification(in.Classification, in.Determination) {
+		return fmt.Errorf("determination %q does not go with %s: use one of %v", in.Determination, in.Classification, incident.Determinations(in.Classification))
+	}
+	if len(in.Comment) > 4096 {
+		return errors.New("comment is longer than 4096 characters")
+	}
+	return nil
+}
+
+func (s *incidentState) classify(ctx workflow.Context, in ClassifyInput, via string) (ClassifyOutput, error) {
+	rec := ClassificationRecord{
+		Classification: in.Classification, Determination: in.Determination,
+		Principal: in.Principal, At: workflow.Now(ctx), Comment: in.Comment, Via: via,
+	}
+	s.g.Classification = &rec
+	s.audit(ctx, "classification", in.Principal, "", map[string]any{
+		"classification": in.Classification, "determination": in.Determination, "comment": in.Comment, "via": via,
+	})
+	s.changed(ctx)
+	return ClassifyOutput{Classification: rec}, nil
+}
+
+func (s *incidentState) validateDecide(_ workflow.Context, in DecideInput) error {
+	if !s.g.Ready {
+		return errNotReady
+	}
+	if in.Decision != card.DecisionApprove && in.Decision != card.DecisionReject {
+		return fmt.Errorf("decision %q: use approve or reject", in.Decision)
+	}
+	if len(in.CardIDs) == 0 {
+		return errors.New("cardIds is empty: name the cards to decide")
+	}
+	if len(in.Comment) > 4096 {
+		return errors.New("comment is longer than 4096 characters")
+	}
+	seen := map[string]bool{}
+	for _, id := range in.CardIDs {
+		if seen[id] {
+			return fmt.Errorf("card %s is named twice", id)
+		}
+		seen[id] = true
+		c := s.card(id)
+		if c == nil {
+			return fmt.Errorf("no card %s in this incident", id)
+		}
+		if c.Category == card.CategoryTriage {
+			return fmt.Errorf("card %s is the triage card: classify the incident instead", id)
+		}
+		if c.Status != card.StatusProposed {
+			return fmt.Errorf("card %s is %s, not proposed: it was decided already", id, c.Status)
+		}
+		if err := s.checkPrincipal(in.Principal, c.Permission); err != nil {
+			return fmt.Errorf("card %s: %w", id, err)
+		}
+		if in.Decision == card.DecisionApprove && slices.Contains(c.Approvers, in.Principal) {
+			return fmt.Errorf("card %s: %s approved it already; four-eyes: %d distinct principals must approve a %s-risk action", id, in.Principal, c.ApprovalsRequired, c.Risk)
+		}
+	}
+	return nil
+}
+
+func (s *incidentState) decide(ctx workflow.Context, in DecideInput, via string) (DecideOutput, error) {
+	now := workflow.Now(ctx)
+	var out DecideOutput
+	for _, id := range in.CardIDs {
+		c := s.card(id)
+		c.Decisions = append(c.Decisions, card.Decision{Kind: in.Decision, Principal: in.Principal, At: now, Comment: in.Comment, Via: via})
+		switch {
+		case in.Decision == card.DecisionReject:
+			c.Status = card.StatusRejected
+		case !c.Action.Applicable():
+			// An investigation step has nothing to apply: approving it marks it done.
+			c.Status = card.StatusApplied
+			c.Result = &card.Result{Connector: "none", Message: "investigation step acknowledged by " + in.Principal, FinishedAt: now}
+		default:
+			if c.RequestedBy == "" {
+				c.RequestedBy = in.Principal
+			}
+			c.Approvers = append(c.Approvers, in.Principal)
+			if len(c.Approvers) >= c.ApprovalsRequired {
+				c.Status = card.StatusApproved
+				s.startApply(c.ID)
+			}
+		}
+		s.audit(ctx, "decision", in.Principal, c.ID, map[string]any{
+			"decision": in.Decision, "action": c.Action, "status": c.Status, "comment": in.Comment, "via": via,
+			"approvals": len(c.Approvers), "approvalsRequired": c.ApprovalsRequired,
+		})
+		out.Cards = append(out.Cards, *c)
+	}
+	s.changed(ctx)
+	return out, nil
+}
+
+func (s *incidentState) validateExtend(_ workflow.Context, in ExtendInput) error {
+	if !s.g.Ready {
+		return errNotReady
+	}
+	c := s.card(in.CardID)
+	if c == nil {
+		return fmt.Errorf("no card %s in this incident", in.CardID)
+	}
+	if c.Status != card.StatusApplied || c.UndoAt.IsZero() {
+		return fmt.Errorf("card %s is not a time-boxed action in force (status %s)", in.CardID, c.Status)
+	}
+	by, err := time.ParseDuration(in.By)
+	if err != nil || by <= 0 || by > maxExtension {
+		return fmt.Errorf("by %q: give a Go duration between 1m and %s, e.g. \"4h\"", in.By, maxExtension)
+	}
+	return s.checkPrincipal(in.Principal, c.Permission)
+}
+
+func (s *incidentState) extend(ctx workflow.Context, in ExtendInput, via string) (DecideOutput, error) {
+	c := s.card(in.CardID)
+	by, _ := time.ParseDuration(in.By)
+	c.UndoAt = c.UndoAt.Add(by)
+	c.Decisions = append(c.Decisions, card.Decision{Kind: card.DecisionExtend, Principal: in.Principal, At: workflow.Now(ctx), Comment: in.Comment, Via: via})
+	s.audit(ctx, "decision", in.Principal, c.ID, map[string]any{"decision": card.DecisionExtend, "by": in.By, "undoAt": c.UndoAt, "via": via})
+	s.changed(ctx)
+	return DecideOutput{Cards: []card.Card{*c}}, nil
+}
+
+func (s *incidentState) validateUndo(_ workflow.Context, in UndoInput) error {
+	if !s.g.Ready {
+		return errNotReady
+	}
+	c := s.card(in.CardID)
+	if c == nil {
+		return fmt.Errorf("no card %s in this incident", in.CardID)
+	}
+	if c.Status != card.StatusApplied || !c.Reversible || c.UndoAction == "" {
+		return fmt.Errorf("card %s cannot be undone (status %s, reversible %v)", in.CardID, c.Status, c.Reversible)
+	}
+	if s.undoing[c.ID] {
+		return fmt.Errorf("card %s is being undone already", in.CardID)
+	}
+	return s.checkPrincipal(in.Principal, c.Permission)
+}
+
+func (s *incidentState) undo(ctx workflow.Context, in UndoInput, via string) (DecideOutput, error) {
+	c := s.card(in.CardID)
+	c.Decisions = append(c.Decisions, card.Decision{Kind: card.DecisionUndo, Principal: in.Principal, At: workflow.Now(ctx), Comment: in.Comment, Via: via})
+	s.audit(ctx, "decision", in.Principal, c.ID, map[string]any{"decision": card.DecisionUndo, "via": via})
+	s.startUndo(c.ID, in.Principal)
+	s.changed(ctx)
+	return DecideOutput{Cards: []card.Card{*c}}, nil
+}
+
+func (s *incidentState) validateFeedback(_ workflow.Context, in FeedbackInput) error {
+	if !s.g.Ready {
+		return errNotReady
+	}
+	if s.card(in.CardID) == nil {
+		return fmt.Errorf("no card %s in this incident", in.CardID)
+	}
+	if len(in.Reason) > 256 || len(in.Comment) > 4096 || len(in.FeedbackID) > 128 {
+		return errors.New("feedback too long: reason at most 256, comment at most 4096, feedbackId at most 128 characters")
+	}
+	return s.checkPrincipal(in.Principal, permRead)
+}
+
+// feedback stores the feedback durably before it answers: the activity retries while Postgres is down.
+func (s *incidentState) feedback(ctx workflow.Context, in FeedbackInput) (FeedbackOutput, error) {
+	c := s.card(in.CardID)
+	s.g.FeedbackCount++
+	id := in.FeedbackID
+	if id == "" {
+		id = fmt.Sprintf("%s/%s/%s/%d", s.workflowID, in.CardID, in.Principal, s.g.FeedbackCount)
+	}
+	rec := activities.FeedbackRecord{
+		FeedbackID: id, TenantID: s.current.TenantID, IncidentID: s.current.ID, CardID: c.ID,
+		Action: c.Action, Category: c.Category, RuleID: c.RuleID, Principal: in.Principal,
+		Helpful: in.Helpful, Reason: in.Reason, Comment: in.Comment, At: workflow.Now(ctx),
+	}
+	actx := workflow.WithActivityOptions(ctx, durableOptions(30*time.Second))
+	var out activities.RecordFeedbackOutput
+	if err := workflow.ExecuteActivity(actx, a.RecordFeedback, rec).Get(ctx, &out); err != nil {
+		return FeedbackOutput{}, err
+	}
+	s.audit(ctx, "feedback", in.Principal, c.ID, map[string]any{"helpful": in.Helpful, "reason": in.Reason, "feedbackId": id})
+	return FeedbackOutput{FeedbackID: id, Created: out.Created}, nil
+}
+
+// startApply applies an approved card's action in its own coroutine.
+func (s *incidentState) startApply(id string) {
+	s.inflight++
+	workflow.Go(s.ctx, func(ctx workflow.Context) {
+		defer func() { s.inflight--; s.changed(ctx) }()
+		c := s.card(id)
+		c.Status = card.StatusApplying
+		s.changed(ctx)
+		principal := c.Approvers[len(c.Approvers)-1]
+		res, err := s.runAction(ctx, c, c.Action, c.Parameters, principal, "apply")
+		c = s.card(id)
+		c.Result = &res
+		if err != nil {
+			c.Status = card.StatusFailed
+		} else {
+			c.Status = card.StatusApplied
+			if c.Reversible && c.TimeBox > 0 && c.UndoAction != "" {
+				c.UndoAt = workflow.Now(ctx).Add(c.TimeBox)
+			}
+		}
+		s.audit(ctx, "action", principal, c.ID, map[string]any{"action": c.Action, "status": c.Status, "connector": res.Connector, "externalId": res.ExternalID, "error": res.Error})
+	})
+}
+
+// startUndo undoes an applied card's action in its own coroutine.
+func (s *incidentState) startUndo(id, principal string) {
+	s.inflight++
+	s.undoing[id] = true
+	workflow.Go(s.ctx, func(ctx workflow.Context) {
+		defer func() { s.inflight--; delete(s.undoing, id); s.changed(ctx) }()
+		c := s.card(id)
+		params := undoParameters(c)
+		res, err := s.runAction(ctx, c, c.UndoAction, params, principal, "undo")
+		c = s.card(id)
+		c.UndoResult = &res
+		if err == nil {
+			c.Status = card.StatusUndone
+			c.UndoAt = time.Time{}
+		} else if principal == systemPrincipal {
+			// The time box could not be undone: leave the action in force and ask a human.
+			c.UndoAt = time.Time{}
+		}
+		s.audit(ctx, "action", principal, c.ID, map[string]any{"action": c.UndoAction, "undo": true, "status": c.Status, "connector": res.Connector, "error": res.Error})
+	})
+}
+
+// undoParameters carries what the undo needs from the applied action (e.g. the indicator to remove).
+func undoParameters(c *card.Card) map[string]string {
+	p := map[string]string{}
+	for k, v := range c.Parameters {
+		p[k] = v
+	}
+	if c.Result != nil && c.Result.ExternalID != "" {
+		p["appliedExternalId"] = c.Result.ExternalID
+	}
+	return p
+}
+
+// runAction runs the ApplyAction activity with the policy's retries. The idempotency key is made here,
+// from incident, card and action, so retries, worker crashes and duplicate approvals apply it once.
+func (s *incidentState) runAction(ctx workflow.Context, c *card.Card, action card.Action, params map[string]string, principal, phase string) (card.Result, error) {
+	entity, _ := s.entity(c)
+	in := activities.ApplyActionInput{
+		IdempotencyKey: s.workflowID + "/" + c.ID + "/" + string(action),
+		TenantID:       s.current.TenantID,
+		IncidentID:     s.current.ID,
+		CardID:         c.ID,
+		Action:         action,
+		Permission:     c.Permission,
+		Entity:         entity,
+		Parameters:     params,
+		Principal:      principal,
+		Comment:        fmt.Sprintf("Guided response for incident %s: %s (%s)", s.current.ID, c.Title, phase),
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: s.g.Policy.ApplyTimeout,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        2 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        2 * time.Minute,
+			MaximumAttempts:        int32(max(1, s.g.Policy.ApplyAttempts)),
+			NonRetryableErrorTypes: []string{activities.ErrTypeActionForbidden, activities.ErrTypeActionPermanent},
+		},
+	})
+	var out activities.ApplyActionOutput
+	err := workflow.ExecuteActivity(actx, a.ApplyAction, in).Get(ctx, &out)
+	if err != nil {
+		return card.Result{Connector: out.Result.Connector, Error: failureReason(err), FinishedAt: workflow.Now(ctx)}, err
+	}
+	return out.Result, nil
+}
+
+// failureReason is the root cause of an activity failure, for the analyst.
+func failureReason(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Error()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "timed out: " + timeoutErr.Error()
+	}
+	return err.Error()
+}
+
+// entity is the full entity a card names.
+func (s *incidentState) entity(c *card.Card) (incident.Entity, bool) {
+	if c.Entity == nil {
+		return incident.Entity{}, false
+	}
+	for _, e := range s.current.Entities() {
+		if e.Key() == c.Entity.Key {
+			return e, true
+		}
+	}
+	return incident.Entity{}, false
+}
+
+// audit records an event durably in the background; its key makes retries and replays write it once.
+func (s *incidentState) audit(ctx workflow.Context, kind, principal, cardID string, detail map[string]any) {
+	s.auditSeq++
+	ev := activities.AuditInput{
+		EventKey:   fmt.Sprintf("%s/%s/%d", s.workflowID, workflow.GetInfo(ctx).WorkflowExecution.RunID, s.auditSeq),
+		TenantID:   s.current.TenantID,
+		IncidentID: s.current.ID,
+		At:         workflow.Now(ctx),
+		Principal:  principal,
+		Kind:       kind,
+		CardID:     cardID,
+		Detail:     detail,
+	}
+	s.inflight++
+	workflow.Go(s.ctx, func(ctx workflow.Context) {
+		defer func() { s.inflight--; s.changed(ctx) }()
+		actx := workflow.WithActivityOptions(ctx, durableOptions(30*time.Second))
+		if err := workflow.ExecuteActivity(actx, a.RecordAudit, ev).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("audit event not recorded", "kind", kind, "error", err)
+		}
+	})
+}
+
+// runScheduler keeps the deadlines: approvals expire, time boxes end, the classification SLA escalates.
+// One timer at a time, recomputed whenever the state changes.
+func (s *incidentState) runScheduler(ctx workflow.Context) {
+	for {
+		now := workflow.Now(ctx)
+		s.fireDue(ctx, now)
+		next := s.nextDeadline()
+		seen := s.version
+		if next.IsZero() {
+			_ = workflow.Await(ctx, func() bool { return s.version != seen })
+			continue
+		}
+		_, _ = workflow.AwaitWithTimeout(ctx, next.Sub(now), func() bool { return s.version != seen })
+	}
+}
+
+func (s *incidentState) slaDeadline() time.Time {
+	if s.g.Classification != nil || s.g.Escalated {
+		return time.Time{}
+	}
+	sla, ok := s.g.Policy.ClassificationSLA[s.current.Severity]
+	if !ok || sla <= 0 {
+		return time.Time{}
+	}
+	return s.current.CreatedAt.Add(sla)
+}
+
+func (s *incidentState) nextDeadline() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	consider(s.slaDeadline())
+	for i := range s.g.Cards {
+		c := &s.g.Cards[i]
+		if c.Status == card.StatusProposed {
+			consider(c.ExpiresAt)
+		}
+		if c.Status == card.StatusApplied && !s.undoing[c.ID] {
+			consider(c.UndoAt)
+		}
+	}
+	return next
+}
+
+func (s *incidentState) fireDue(ctx workflow.Context, now time.Time) {
+	if d := s.slaDeadline(); !d.IsZero() && !now.Before(d) {
+		s.g.Escalated = true
+		s.audit(ctx, "escalation", systemPrincipal, "", map[string]any{
+			"reason": fmt.Sprintf("not classified within the %s SLA for %s severity", s.g.Policy.ClassificationSLA[s.current.Severity], s.current.Severity),
+		})
+		workflow.GetLogger(ctx).Warn("incident escalated: not classified within its SLA", "severity", s.current.Severity)
+		s.changed(ctx)
+	}
+	for i := range s.g.Cards {
+		c := &s.g.Cards[i]
+		if c.Status == card.StatusProposed && !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt) {
+			c.Status = card.StatusExpired
+			s.audit(ctx, "expiry", systemPrincipal, c.ID, map[string]any{"action": c.Action, "approvals": len(c.Approvers)})
+			s.changed(ctx)
+		}
+		if c.Status == card.StatusApplied && !c.UndoAt.IsZero() && !now.Before(c.UndoAt) && !s.undoing[c.ID] {
+			s.startUndo(c.ID, systemPrincipal)
+		}
+	}
+}
+
+// expireProposals ends every open proposal: the incident was resolved at its source.
+func (s *incidentState) expireProposals(ctx workflow.Context, reason string) {
+	for i := range s.g.Cards {
+		c := &s.g.Cards[i]
+		if c.Status == card.StatusProposed && c.Category != card.CategoryTriage {
+			c.Status = card.StatusExpired
+			s.audit(ctx, "expiry", systemPrincipal, c.ID, map[string]any{"reason": reason})
+		}
+	}
+	s.changed(ctx)
+}
+
+// closable: classified, and nothing left to decide, apply or undo.
+func (s *incidentState) closable() bool {
+	if !s.g.Ready || s.g.Classification == nil || s.inflight > 0 || len(s.undoing) > 0 {
+		return false
+	}
+	for i := range s.g.Cards {
+		c := &s.g.Cards[i]
+		if c.Category == card.CategoryTriage {
+			continue
+		}
+		if !c.Terminal() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *incidentState) pendingApprovals() int {
+	n := 0
+	for i := range s.g.Cards {
+		c := &s.g.Cards[i]
+		if c.Status == card.StatusProposed && c.Action.Applicable() {
+			n++
+		}
+	}
+	return n
+}
+
+// cardsFor is the cards query: every card, marked available or not for principal, with the reason.
+func (s *incidentState) cardsFor(principal string) CardsOutput {
+	out := CardsOutput{PlaybookVersion: s.g.PlaybookVersion, ModelVersion: s.g.ModelVersion, Ready: s.g.Ready}
+	for _, c := range s.sortedCards() {
+		v := CardView{Card: c, Available: true}
+		perm := c.Permission
+		if c.Category == card.CategoryTriage {
+			perm = permClassify
+		}
+		if err := s.checkPrincipal(principal, perm); err != nil {
+			v.Available, v.UnavailableReason = false, err.Error()
+		} else if c.Category != card.CategoryTriage && c.Status != card.StatusProposed && !(c.Status == card.StatusApplied && c.Reversible && c.UndoAction != "") {
+			v.Available, v.UnavailableReason = false, "already "+string(c.Status)
+		} else if slices.Contains(c.Approvers, principal) {
+			v.Available, v.UnavailableReason = false, fmt.Sprintf("you approved it; four-eyes: waiting for %d more approver(s)", c.ApprovalsRequired-len(c.Approvers))
+		}
+		out.Cards = append(out.Cards, v)
+	}
+	return out
+}
+
+var categoryOrder = map[card.Category]int{card.CategoryTriage: 0, card.CategoryContainment: 1, card.CategoryInvestigation: 2, card.CategoryRemediation: 3}
+
+// sortedCards orders cards as the analyst sees them: by category, then rank, then ID.
+func (s *incidentState) sortedCards() []card.Card {
+	cards := slices.Clone(s.g.Cards)
+	sort.SliceStable(cards, func(i, j int) bool {
+		a, b := cards[i], cards[j]
+		if categoryOrder[a.Category] != categoryOrder[b.Category] {
+			return categoryOrder[a.Category] < categoryOrder[b.Category]
+		}
+		if a.Rank != b.Rank {
+			return a.Rank < b.Rank
+		}
+		return a.ID < b.ID
+	})
+	return cards
+}
+
+// cardsMarkdown shows the cards in the Temporal UI's current details.
+func (s *incidentState) cardsMarkdown() string {
+	var b strings.Builder
+	if !s.g.Ready {
+		return "_Preparing the guided response…_\n"
+	}
+	if s.g.Classification != nil {
+		fmt.Fprintf(&b, "**Classified** %s / %s by %s\n\n", s.g.Classification.Classification, s.g.Classification.Determination, markdownText(s.g.Classification.Principal))
+	} else if s.g.Escalated {
+		b.WriteString("**Escalated:** not classified within its SLA\n\n")
+	}
+	b.WriteString("| | category | action | entity | status | id |\n|---|---|---|---|---|---|\n")
+	for _, c := range s.sortedCards() {
+		entity := ""
+		if c.Entity != nil {
+			entity = markdownText(c.Entity.Name)
+		}
+		title := markdownText(c.Title)
+		if c.Triage != nil {
+			title = fmt.Sprintf("Suggested: %s / %s (%.0f%%)", c.Triage.Classification, c.Triage.Determination, 100*c.Triage.Confidence)
+			if c.Triage.Unsure {
+				title = fmt.Sprintf("Unsure (%.0f%%): classify by hand", 100*c.Triage.Confidence)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | `%s` |\n", riskMark(c.Risk), c.Category, title, entity, c.Status, c.ID)
+	}
+	return b.String()
+}
+
+func riskMark(r card.Risk) string {
+	switch r {
+	case card.RiskHigh:
+		return "▲"
+	case card.RiskMedium:
+		return "■"
+	}
+	return "·"
+}
