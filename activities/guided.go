@@ -109,6 +109,23 @@ func (a *Activities) ApplyAction(ctx context.Context, in ApplyActionInput) (Appl
 	}
 
 	info := activity.GetInfo(ctx)
+	// Heartbeat while the connector works: with the connector's progress notes when it gives them (a
+	// Defender machine action going Pending -> InProgress), and at least every 20 seconds otherwise, so a
+	// worker that dies is noticed within the heartbeat timeout, not the whole start-to-close timeout.
+	stopBeats := make(chan struct{})
+	defer close(stopBeats)
+	go func() {
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopBeats:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, "waiting for "+conn.Name())
+			}
+		}
+	}()
 	res, err := conn.Apply(ctx, connector.Request{
 		IdempotencyKey: in.IdempotencyKey, TenantID: in.TenantID, IncidentID: in.IncidentID, CardID: in.CardID,
 		Action: in.Action, Entity: in.Entity, Parameters: in.Parameters, Principal: in.Principal, Comment: in.Comment,

@@ -499,32 +499,33 @@ func entityData(e *incident.Entity) EntityData {
 	return d
 }
 
-// sampleMarker is in every string of the sample data, so that a query check can find where values land.
-const sampleMarker = "zqxSAMPLEzqx"
-
-// sampleValue is a hostile string: it holds every character that could end a KQL literal.
-func sampleValue(field string) string {
-	return field + "\"'\\`~```~~~\n//" + sampleMarker
+// hostileSample and plainSample make the strings of sample data: the first holds every character that
+// could end or change a KQL literal, the second only letters. A query template rendered from both must
+// have the same shape outside its string literals (see checkQuery).
+func hostileSample(field string) string {
+	return field + "\"'\\`~```~~~\n// @\" h' \r\t\x00\u202e|;"
 }
 
-// sampleData returns template data for checking a template at load time: every field set, every string a
-// hostile sample, kind the entity kind ("" for entity: none).
-func sampleData(kind incident.EntityKind) *Data {
+func plainSample(field string) string { return field }
+
+// sampleData returns template data for checking a template at load time: every field set, each string
+// made by value from the field's name; kind is the entity kind ("" for entity: none).
+func sampleData(kind incident.EntityKind, value func(field string) string) *Data {
+	s := value
 	alert := AlertData{
-		ID: sampleValue("alert"), Title: sampleValue("title"), Severity: "high", Category: "Execution",
-		DetectionSource: sampleValue("source"), ServiceSource: sampleValue("service"),
-		Techniques:    []string{"T1059.001", sampleValue("technique")},
+		ID: s("alert"), Title: s("title"), Severity: "high", Category: "Execution",
+		DetectionSource: s("source"), ServiceSource: s("service"),
+		Techniques:    []string{"T1059.001", s("technique")},
 		FirstActivity: "2024-05-14T08:13:58Z", LastActivity: "2024-05-14T08:14:09Z",
 	}
 	d := &Data{
-		Incident: IncidentData{TenantID: sampleValue("tenant"), ID: sampleValue("incident"),
-			Title: sampleValue("incident title"), Severity: "high", CreatedAt: "2024-05-14T08:03:12Z"},
+		Incident: IncidentData{TenantID: s("tenant"), ID: s("incident"),
+			Title: s("incidentTitle"), Severity: "high", CreatedAt: "2024-05-14T08:03:12Z"},
 		Alert: alert, Alerts: []AlertData{alert}, AlertIDs: []string{alert.ID},
 	}
 	if kind == "" {
 		return d
 	}
-	s := sampleValue
 	d.Entity = EntityData{
 		Key: s("key"), Kind: string(kind), Name: s("name"), Verdict: "malicious", RemediationStatus: "none",
 		Roles:    []string{"compromised", s("role")},
@@ -540,31 +541,45 @@ func sampleData(kind incident.EntityKind) *Data {
 	return d
 }
 
-// checkQueryOutput checks a query rendered from the sample data: it must lex, and every sample value in it
-// must lie inside a double-quoted string literal, where kqlString put it.
-func checkQueryOutput(query string) error {
-	tokens, err := lexKQL(query)
+// checkQuery compares a query template rendered from plain and from hostile sample data. Both must lex,
+// and their skeletons (the text with each double- or single-quoted string literal replaced by a
+// placeholder) must be equal: then every value landed as a whole literal of its own, since a value that
+// landed inside quotes of the template's, in a comment, in a verbatim or multi-line literal, or outside
+// any literal would change the hostile rendering's skeleton. KQLString's literals lex the same whatever
+// they hold, so a query that passes keeps its shape for every value.
+func checkQuery(plain, hostile string) error {
+	a, err := skeleton(plain)
 	if err != nil {
 		return err
 	}
-	for from := 0; ; {
-		at := strings.Index(query[from:], sampleMarker)
-		if at < 0 {
-			return nil
-		}
-		at += from
-		inside := false
-		for _, t := range tokens {
-			if t.kind == tokenString && t.start < at && at+len(sampleMarker) < t.end {
-				inside = true
-				break
-			}
-		}
-		if !inside {
-			return errors.New("a value lands outside a string literal: do not wrap kqlString's result in quotes, comments or multi-line literals; it makes the whole literal")
-		}
-		from = at + len(sampleMarker)
+	b, err := skeleton(hostile)
+	if err != nil {
+		return fmt.Errorf("with hostile values: %w", err)
 	}
+	if a != b {
+		return errors.New("a value does not land as a literal of its own: do not wrap kqlString's result in quotes, comments or verbatim literals; it makes the whole literal")
+	}
+	return nil
+}
+
+// skeleton lexes a query and replaces each string literal by a placeholder.
+func skeleton(q string) (string, error) {
+	tokens, err := lexKQL(q)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	at := 0
+	for _, t := range tokens {
+		if t.kind != tokenString {
+			continue
+		}
+		b.WriteString(q[at:t.start])
+		b.WriteString("\x00s\x00")
+		at = t.end
+	}
+	b.WriteString(q[at:])
+	return b.String(), nil
 }
 
 type tokenKind int

@@ -363,12 +363,9 @@ func (v *validator) card(at string, raw *fileCard, when *conditions, ruleConfide
 	v.undo(at, raw, c)
 
 	// Templates, checked against sample data of every kind the card can target.
-	samples := []*Data{sampleData("")}
+	samples := []incident.EntityKind{""}
 	if !c.noEntity {
-		samples = samples[:0]
-		for _, k := range c.targets {
-			samples = append(samples, sampleData(k))
-		}
+		samples = c.targets
 	}
 	if strings.TrimSpace(raw.Title) == "" {
 		v.fail(at+".title", "the card has no title", fmt.Sprintf("add title: like %q", spec.title+" {{.Entity.Name}}"))
@@ -443,7 +440,7 @@ func (v *validator) undo(at string, raw *fileCard, c *cardTemplate) {
 }
 
 // parameters validates a card's parameters.
-func (v *validator) parameters(at string, raw *fileCard, c *cardTemplate, samples []*Data) {
+func (v *validator) parameters(at string, raw *fileCard, c *cardTemplate, samples []incident.EntityKind) {
 	names := make([]string, 0, len(raw.Parameters))
 	for name := range raw.Parameters {
 		names = append(names, name)
@@ -472,26 +469,31 @@ func (v *validator) parameters(at string, raw *fileCard, c *cardTemplate, sample
 	}
 }
 
-// template parses text and runs it on every sample, returning nil (with a problem) when it fails.
-func (v *validator) template(at, text string, query bool, samples []*Data) *template.Template {
+// template parses text and runs it on plain and hostile sample data of each kind, returning nil (with a
+// problem) when it fails.
+func (v *validator) template(at, text string, query bool, kinds []incident.EntityKind) *template.Template {
 	name := at[strings.LastIndexByte(at, '.')+1:]
 	t, err := parseTemplate(name, text, query)
 	if err != nil {
 		v.fail(at, "the template does not parse: "+templateError(err), "fix the {{...}} actions; fields are listed in the playbook package's Data type (.Entity.Name, .Alert.Title, ...)")
 		return nil
 	}
-	for _, d := range samples {
-		out, err := render(t, d)
-		if err != nil {
-			v.fail(at, "the template fails: "+templateError(err), "use fields of Data: .Incident, .Entity, .Alert, .Alerts, .AlertIDs (see the playbook package)")
-			return nil
-		}
-		if strings.TrimSpace(out) == "" && !query {
-			v.fail(at, "the template renders to nothing", "write text that stays when values are empty")
-			return nil
+	for _, kind := range kinds {
+		var outs [2]string
+		for i, value := range []func(string) string{plainSample, hostileSample} {
+			out, err := render(t, sampleData(kind, value))
+			if err != nil {
+				v.fail(at, "the template fails: "+templateError(err), "use fields of Data: .Incident, .Entity, .Alert, .Alerts, .AlertIDs (see the playbook package)")
+				return nil
+			}
+			if strings.TrimSpace(out) == "" && !query {
+				v.fail(at, "the template renders to nothing", "write text that stays when values are empty")
+				return nil
+			}
+			outs[i] = out
 		}
 		if query {
-			if err := checkQueryOutput(out); err != nil {
+			if err := checkQuery(outs[0], outs[1]); err != nil {
 				v.fail(at, "the query is unsafe: "+err.Error(), "write values as {{kqlString .Entity.IPAddress}}, never inside quotes of your own")
 				return nil
 			}

@@ -102,6 +102,18 @@ func TestGuidedResponseEndToEnd(t *testing.T) {
 		t.Fatalf("first card is not the triage suggestion: %+v", readerView.Cards[0])
 	}
 
+	// A Temporal UI operator's signal with a principal who may not decide is recorded and ignored.
+	wfID := workflows.IncidentWorkflowID(inc.TenantID, inc.ID)
+	if err := env.Client.SignalWorkflow(ctx, wfID, "", workflows.MessageDecide,
+		workflows.DecideInput{Principal: rita, CardIDs: []string{readerView.Cards[1].ID}, Decision: card.DecisionApprove}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused signal in the status", func() bool {
+		out, _, err := runStarter(t, env, "status", ref, "--json")
+		var st workflows.StatusOutput
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && len(st.Rejected) == 1 && strings.Contains(st.Rejected[0].Reason, "lacks permission")
+	})
+
 	// The reader may not classify; the analyst may.
 	out, _, err := runStarter(t, env, "classify", ref, "--principal", rita, "--classification", "truePositive", "--determination", "phishing")
 	if err == nil || !strings.Contains(out, "rejected") || !strings.Contains(out, "lacks permission") {

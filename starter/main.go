@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/workflows"
@@ -57,7 +58,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errRejected) {
 			fmt.Fprintln(os.Stderr, "starter:", err)
 		}
 		os.Exit(1)
@@ -290,8 +291,26 @@ func status(ctx context.Context, c client.Client, opts *options, ref string, out
 	if opts.json {
 		return json.NewEncoder(out).Encode(st)
 	}
-	fmt.Fprintf(out, "%s/%s  %s\n  phase %s · severity %s · status %s · %d alerts · %d entities · ingested %d times\n  %s\n",
-		st.TenantID, st.IncidentID, st.Title, st.Phase, st.Severity, st.Status, st.Alerts, st.Entities, st.IngestCount,
-		workflows.UIWorkflowURL(opts.uiURL, opts.temporal.Namespace, id))
+	fmt.Fprintf(out, "%s/%s  %s\n  phase %s · severity %s · status %s · %d alerts · %d entities · ingested %d times\n",
+		st.TenantID, st.IncidentID, st.Title, st.Phase, st.Severity, st.Status, st.Alerts, st.Entities, st.IngestCount)
+	if st.Classification != nil {
+		fmt.Fprintf(out, "  classified %s / %s by %s\n", st.Classification.Classification, st.Classification.Determination, st.Classification.Principal)
+	} else if st.Escalated {
+		fmt.Fprintln(out, "  not classified: escalated past its SLA")
+	}
+	if st.Ready {
+		var parts []string
+		for _, k := range []card.Status{card.StatusProposed, card.StatusApproved, card.StatusApplying, card.StatusApplied,
+			card.StatusFailed, card.StatusRejected, card.StatusExpired, card.StatusUndone} {
+			if n := st.CardsByStatus[k]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, k))
+			}
+		}
+		fmt.Fprintf(out, "  cards: %s · %d awaiting approval\n", strings.Join(parts, ", "), st.PendingApprovals)
+	}
+	for _, r := range st.Rejected {
+		fmt.Fprintf(out, "  refused %s from %s at %s: %s\n", r.Message, r.Principal, r.At.UTC().Format("15:04:05"), r.Reason)
+	}
+	fmt.Fprintf(out, "  %s\n", workflows.UIWorkflowURL(opts.uiURL, opts.temporal.Namespace, id))
 	return nil
 }
