@@ -3,6 +3,7 @@ package playbook
 import (
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/guided-response/guided/card"
@@ -18,11 +19,9 @@ type actionSpec struct {
 	// kinds are the entity kinds the action can target; nil means any (investigation steps).
 	kinds []incident.EntityKind
 	// noEntity says the action may run without an entity (entity: none).
-	noEntity bool
-	// entityRequired says the action needs an entity even though it is an investigation step.
-	entityRequired bool
-	permission     rbac.Permission
-	risk           card.Risk
+	noEntity   bool
+	permission rbac.Permission
+	risk       card.Risk
 	// undo is the natural undo action; a reversible card of this action must name it.
 	undo     card.Action
 	undoText string
@@ -159,7 +158,7 @@ var actions = map[card.Action]actionSpec{
 		title: "Review the incident timeline",
 	},
 	card.ActionInvestigateSimilarEmails: {
-		category: card.CategoryInvestigation, kinds: kinds(incident.KindAnalyzedMessage), entityRequired: true,
+		category: card.CategoryInvestigation, kinds: kinds(incident.KindAnalyzedMessage),
 		permission: rbac.PermSecurityDataRead, risk: card.RiskLow,
 		title: "View similar emails",
 	},
@@ -186,7 +185,7 @@ func actionNames() []card.Action {
 	for a := range actions {
 		names = append(names, a)
 	}
-	sortStrings(names)
+	slices.Sort(names)
 	return names
 }
 

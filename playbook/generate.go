@@ -257,7 +257,7 @@ func (g *generator) propose(b *book, r *rule, c *cardTemplate, e *incident.Entit
 	key := ""
 	if e != nil {
 		key = e.Key()
-		out.Entity = &card.EntityRef{Key: key, Kind: e.Kind, Name: name}
+		out.Entity = &card.EntityRef{Key: key, Kind: e.Kind, Name: clean(name)}
 	}
 	var reasons []string
 	for _, a := range alerts {
@@ -460,7 +460,11 @@ func reason(a *incident.Alert, seen, merged *incident.Entity) string {
 	if seen != nil {
 		e = seen
 	}
-	s += ": " + kindWords[merged.Kind] + " " + clip(clean(merged.Name()), 120)
+	name := clip(clean(merged.Name()), 120)
+	if merged.Kind == incident.KindAnalyzedMessage {
+		name = fmt.Sprintf("%q", name) // a subject reads as a sentence of its own
+	}
+	s += ": " + kindWords[merged.Kind] + " " + name
 	switch e.Verdict {
 	case incident.VerdictMalicious, incident.VerdictSuspicious:
 		s += " is " + string(e.Verdict)

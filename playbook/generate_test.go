@@ -110,7 +110,7 @@ func TestGenerateMultiStageIncident(t *testing.T) {
 	if !slices.Contains(disable.Why, tokenAlert+": user MeganB@contoso.com is malicious, role compromised") {
 		t.Errorf("disable why %q", disable.Why)
 	}
-	if !slices.Contains(block.Why, emailAlert+": email Overdue invoice INV-20931 - action required is malicious, role contextual") {
+	if !slices.Contains(block.Why, emailAlert+`: email "Overdue invoice INV-20931 - action required" is malicious, role contextual`) {
 		t.Errorf("block sender why %q", block.Why)
 	}
 	if !slices.Equal(isolate.AlertIDs, []string{"da638512480801234567_-1482736491"}) {

@@ -19,7 +19,7 @@ type LibraryConfig struct {
 	// CheckEvery is how often Current looks at the files for edits: 0 means DefaultCheckEvery, a negative
 	// value means only Reload does.
 	CheckEvery time.Duration
-	// Logger gets reloads and refused edits; nil discards them.
+	// Logger gets reloads and refused edits (name it for the component); nil discards them.
 	Logger hclog.Logger
 }
 
@@ -52,7 +52,6 @@ func NewLibrary(cfg LibraryConfig) (*Library, error) {
 	if l.log == nil {
 		l.log = hclog.NewNullLogger()
 	}
-	l.log = l.log.Named("playbook")
 	var (
 		set *Set
 		err error
@@ -125,10 +124,14 @@ func (l *Library) reload() error {
 	return nil
 }
 
-// refuse records a failed load; l.mu is held.
+// refuse records a failed load and logs it, once for the same problems; l.mu is held.
 func (l *Library) refuse(hash string, err error) error {
+	repeated := l.lastError != nil && l.lastError.Error() == err.Error()
 	l.lastError = err
 	l.refused = hash
+	if repeated {
+		return err
+	}
 	var problems Errors
 	count := 1
 	if errors.As(err, &problems) {

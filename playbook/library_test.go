@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,36 @@ func TestLibraryDefault(t *testing.T) {
 	if len(findAction(cards, card.ActionDeviceIsolate)) != 1 {
 		t.Error("no isolation card from the default library")
 	}
+}
+
+func TestLibraryConcurrentUse(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "test.yaml")
+	if err := os.WriteFile(file, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lib, err := NewLibrary(LibraryConfig{Dir: dir, CheckEvery: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := loadIncident(t, multiIncident)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if len(lib.Current().Generate(inc)) != 1 {
+					t.Error("no card")
+					return
+				}
+			}
+		})
+	}
+	for i := range 20 {
+		text := strings.Replace(good, "version: 1.0.0", fmt.Sprintf("version: 1.0.%d", i), 1)
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = lib.Reload()
+	}
+	wg.Wait()
 }

@@ -27,11 +27,14 @@
 // conditions. A rule proposes each of its cards for every matching entity, or once per incident for cards
 // with entity: none.
 //
-// Card templates: action (a card.Action), category, title and why (text/template over Data), risk,
-// reversible, undoAction, undo, timeBox (containment only), parameters (values are templates too),
-// permission (an rbac.Permission; each action has a default), reactId (RE&CT RAxxxx), d3fend (D3FEND
-// D3-xxx), query (an advanced-hunting KQL template in which every value must go through kqlString),
-// rank and confidence.
+// Card templates: action (a card.Action), category, entity (none for an incident-wide card), title and
+// why (text/template over Data), risk, reversible, undoAction, undo, timeBox (a Go duration; reversible
+// containment only), parameters (values are templates too), permission (an rbac.Permission; each action
+// has a default), reactId (RE&CT RAxxxx), d3fend (D3FEND D3-xxx), query (an advanced-hunting KQL
+// template), rank (lower first) and confidence (also settable per rule). Besides text/template's
+// built-ins, templates may call kqlString, kqlStrings, kqlInt, kqlDatetime, join, lower and upper. In a
+// query every {{...}} that prints must end in kqlString (or kqlStrings, kqlInt, kqlDatetime), which make
+// a whole KQL literal of the value; load time checks that with hostile sample values.
 //
 // A Set is loaded and validated as a whole: any problem in any file refuses the set, with up to 20 problems
 // each naming the file, line, field path, what is wrong and how to fix it. A Set never changes; a Library
@@ -295,5 +298,3 @@ func compile(files []sourceFile) (*Set, error) {
 	s.version = s.hash + ":" + strings.Join(versions, ",")
 	return s, nil
 }
-
-func sortStrings[T ~string](s []T) { slices.Sort(s) }
