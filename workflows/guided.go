@@ -85,73 +85,20 @@ func (s *incidentState) registerGuidedHandlers(ctx workflow.Context) error {
 // startSignalLoops serves the signal forms of the decisions: each is validated like the Update; a refused
 // or malformed one is recorded and ignored, it never fails or blocks the workflow.
 func (s *incidentState) startSignalLoops(ctx workflow.Context) {
-	serve := func(name string, handle func(ctx workflow.Context, raw json.RawMessage) (string, error)) {
-		ch := workflow.GetSignalChannel(ctx, name)
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			for {
-				var raw json.RawMessage
-				ch.Receive(ctx, &raw)
-				if principal, err := handle(ctx, raw); err != nil {
-					s.reject(ctx, name, principal, err)
-				}
-			}
+	serveSignal(ctx, s, MessageClassify, func(in ClassifyInput) string { return in.Principal }, s.validateClassify,
+		func(ctx workflow.Context, in ClassifyInput) error {
+			_, err := s.classify(ctx, in, viaSignal)
+			return err
 		})
-	}
-	serve(MessageClassify, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
-		var in ClassifyInput
-		if err := decodeStrict(raw, &in); err != nil {
-			return "", err
-		}
-		if err := s.validateClassify(ctx, in); err != nil {
-			return in.Principal, err
-		}
-		_, err := s.classify(ctx, in, viaSignal)
-		return in.Principal, err
-	})
-	serve(MessageDecide, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
-		var in DecideInput
-		if err := decodeStrict(raw, &in); err != nil {
-			return "", err
-		}
-		if err := s.validateDecide(ctx, in); err != nil {
-			return in.Principal, err
-		}
-		_, err := s.decide(ctx, in, viaSignal)
-		return in.Principal, err
-	})
-	serve(MessageExtend, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
-		var in ExtendInput
-		if err := decodeStrict(raw, &in); err != nil {
-			return "", err
-		}
-		if err := s.validateExtend(ctx, in); err != nil {
-			return in.Principal, err
-		}
-		_, err := s.extend(ctx, in, viaSignal)
-		return in.Principal, err
-	})
-	serve(MessageUndo, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
-		var in UndoInput
-		if err := decodeStrict(raw, &in); err != nil {
-			return "", err
-		}
-		if err := s.validateUndo(ctx, in); err != nil {
-			return in.Principal, err
-		}
-		_, err := s.undo(ctx, in, viaSignal)
-		return in.Principal, err
-	})
-	serve(MessageFeedback, func(ctx workflow.Context, raw json.RawMessage) (string, error) {
-		var in FeedbackInput
-		if err := decodeStrict(raw, &in); err != nil {
-			return "", err
-		}
-		if err := s.validateFeedback(ctx, in); err != nil {
-			return in.Principal, err
-		}
-		_, err := s.feedback(ctx, in)
-		return in.Principal, err
-	})
+	serveSignal(ctx, s, MessageDecide, func(in DecideInput) string { return in.Principal }, s.validateDecide,
+		func(ctx workflow.Context, in DecideInput) error { _, err := s.decide(ctx, in, viaSignal); return err })
+	serveSignal(ctx, s, MessageExtend, func(in ExtendInput) string { return in.Principal }, s.validateExtend,
+		func(ctx workflow.Context, in ExtendInput) error { _, err := s.extend(ctx, in, viaSignal); return err })
+	serveSignal(ctx, s, MessageUndo, func(in UndoInput) string { return in.Principal }, s.validateUndo,
+		func(ctx workflow.Context, in UndoInput) error { _, err := s.undo(ctx, in, viaSignal); return err })
+	serveSignal(ctx, s, MessageFeedback, func(in FeedbackInput) string { return in.Principal }, s.validateFeedback,
+		func(ctx workflow.Context, in FeedbackInput) error { _, err := s.feedback(ctx, in); return err })
+
 	refresh := workflow.GetSignalChannel(ctx, SignalRefreshAccess)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
@@ -160,6 +107,31 @@ func (s *incidentState) startSignalLoops(ctx workflow.Context) {
 			sel.AddFuture(workflow.NewTimer(ctx, s.g.Policy.AccessRefresh), func(workflow.Future) {})
 			sel.Select(ctx)
 			s.loadAccess(ctx)
+		}
+	})
+}
+
+// serveSignal runs one decision's signal loop: decode strictly, validate as the Update does, then
+// handle through the same code; a refusal is recorded for operators.
+func serveSignal[T any](ctx workflow.Context, s *incidentState, name string, principal func(T) string,
+	validate func(workflow.Context, T) error, handle func(workflow.Context, T) error) {
+	ch := workflow.GetSignalChannel(ctx, name)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var raw json.RawMessage
+			ch.Receive(ctx, &raw)
+			var in T
+			if err := decodeStrict(raw, &in); err != nil {
+				s.reject(ctx, name, "", err)
+				continue
+			}
+			err := validate(ctx, in)
+			if err == nil {
+				err = handle(ctx, in)
+			}
+			if err != nil {
+				s.reject(ctx, name, principal(in), err)
+			}
 		}
 	})
 }
