@@ -14,6 +14,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/guided-response/guided/activities"
 	"github.com/guided-response/guided/card"
@@ -163,6 +164,10 @@ var errRejected = errors.New("the workflow refused the request")
 
 // rejectionReason strips the SDK's wrapping from a validator's message.
 func rejectionReason(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
 	msg := err.Error()
 	if i := strings.Index(msg, " (type: "); i > 0 {
 		msg = strings.TrimSpace(msg[:i])

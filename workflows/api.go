@@ -45,6 +45,15 @@ const (
 	SignalRefreshAccess = "refresh-access"
 )
 
+// Types of the application errors that refused decisions carry, for callers to map to HTTP statuses.
+const (
+	RejectForbidden = "Forbidden" // the principal is unknown or lacks the permission: 403
+	RejectNotFound  = "NotFound"  // no such card: 404
+	RejectConflict  = "Conflict"  // the card's state does not allow it (decided already, four-eyes): 409
+	RejectInvalid   = "Invalid"   // the request is malformed or out of range: 422
+	RejectNotReady  = "NotReady"  // the guided response is being prepared: 503, retry
+)
+
 // Search attributes, declared once; SearchAttributes lists them for registration.
 var (
 	SearchAttributeTenant   = temporal.NewSearchAttributeKeyKeyword("IncidentTenant")

@@ -40,7 +40,22 @@ const (
 )
 
 // errNotReady refuses decisions while the cards are being prepared.
-var errNotReady = errors.New("the guided response is being prepared; try again in a moment")
+var errNotReady = refuse(RejectNotReady, "the guided response is being prepared; try again in a moment")
+
+// refuse is a refused decision: an application error whose type says why (RejectForbidden, ...), so that
+// callers can answer 403, 404, 409, 422 or 503 without parsing the message.
+func refuse(kind, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kind, nil)
+}
+
+// reasonOf is an error's message without the SDK's type suffix.
+func reasonOf(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
 
 // registerGuidedHandlers registers the queries, updates and signal channels of the guided response. It
 // runs in setup, before anything blocks.
@@ -147,8 +162,8 @@ func decodeStrict(raw json.RawMessage, v any) error {
 
 // reject records a refused signal for operators.
 func (s *incidentState) reject(ctx workflow.Context, message, principal string, err error) {
-	workflow.GetLogger(ctx).Warn("decision refused", "message", message, "principal", principal, "reason", err.Error())
-	s.g.Rejected = append(s.g.Rejected, RejectedMessage{At: workflow.Now(ctx), Message: message, Principal: principal, Reason: err.Error()})
+	workflow.GetLogger(ctx).Warn("decision refused", "message", message, "principal", principal, "reason", reasonOf(err))
+	s.g.Rejected = append(s.g.Rejected, RejectedMessage{At: workflow.Now(ctx), Message: message, Principal: principal, Reason: reasonOf(err)})
 	if len(s.g.Rejected) > maxRejected {
 		s.g.Rejected = slices.Clone(s.g.Rejected[len(s.g.Rejected)-maxRejected:])
 	}
@@ -255,13 +270,16 @@ func (s *incidentState) card(id string) *card.Card {
 // checkPrincipal refuses unknown principals and those without perm.
 func (s *incidentState) checkPrincipal(principal string, perm rbac.Permission) error {
 	if principal == "" {
-		return errors.New("principal is required: say who decides")
+		return refuse(RejectInvalid, "principal is required: say who decides")
 	}
 	p, ok := s.g.Access.Lookup(principal)
 	if !ok {
-		return fmt.Errorf("principal %s is not known in tenant %s: add it (and its roles) first; a principal added in the last minutes is seen after the next access refresh or a %s signal", principal, s.current.TenantID, SignalRefreshAccess)
+		return refuse(RejectForbidden, "principal %s is not known in tenant %s: add it (and its roles) first; a principal added in the last minutes is seen after the next access refresh or a %s signal", principal, s.current.TenantID, SignalRefreshAccess)
 	}
-	return p.Check(perm)
+	if err := p.Check(perm); err != nil {
+		return refuse(RejectForbidden, "%s", err.Error())
+	}
+	return nil
 }
 
 func (s *incidentState) validateClassify(_ workflow.Context, in ClassifyInput) error {
@@ -274,13 +292,13 @@ func (s *incidentState) validateClassify(_ workflow.Context, in ClassifyInput) e
 	switch in.Classification {
 	case incident.ClassificationTruePositive, incident.ClassificationInformationalExpectedActivity, incident.ClassificationFalsePositive:
 	default:
-		return fmt.Errorf("classification %q: use truePositive, informationalExpectedActivity or falsePositive", in.Classification)
+		return refuse(RejectInvalid, "classification %q: use truePositive, informationalExpectedActivity or falsePositive", in.Classification)
 	}
 	if !incident.FitsClassification(in.Classification, in.Determination) {
-		return fmt.Errorf("determination %q does not go with %s: use one of %v", in.Determination, in.Classification, incident.Determinations(in.Classification))
+		return refuse(RejectInvalid, "determination %q does not go with %s: use one of %v", in.Determination, in.Classification, incident.Determinations(in.Classification))
 	}
 	if len(in.Comment) > 4096 {
-		return errors.New("comment is longer than 4096 characters")
+		return refuse(RejectInvalid, "comment is longer than 4096 characters")
 	}
 	return nil
 }
@@ -303,35 +321,35 @@ func (s *incidentState) validateDecide(_ workflow.Context, in DecideInput) error
 		return errNotReady
 	}
 	if in.Decision != card.DecisionApprove && in.Decision != card.DecisionReject {
-		return fmt.Errorf("decision %q: use approve or reject", in.Decision)
+		return refuse(RejectInvalid, "decision %q: use approve or reject", in.Decision)
 	}
 	if len(in.CardIDs) == 0 {
-		return errors.New("cardIds is empty: name the cards to decide")
+		return refuse(RejectInvalid, "cardIds is empty: name the cards to decide")
 	}
 	if len(in.Comment) > 4096 {
-		return errors.New("comment is longer than 4096 characters")
+		return refuse(RejectInvalid, "comment is longer than 4096 characters")
 	}
 	seen := map[string]bool{}
 	for _, id := range in.CardIDs {
 		if seen[id] {
-			return fmt.Errorf("card %s is named twice", id)
+			return refuse(RejectInvalid, "card %s is named twice", id)
 		}
 		seen[id] = true
 		c := s.card(id)
 		if c == nil {
-			return fmt.Errorf("no card %s in this incident", id)
+			return refuse(RejectNotFound, "no card %s in this incident", id)
 		}
 		if c.Category == card.CategoryTriage {
-			return fmt.Errorf("card %s is the triage card: classify the incident instead", id)
+			return refuse(RejectInvalid, "card %s is the triage card: classify the incident instead", id)
 		}
 		if c.Status != card.StatusProposed {
-			return fmt.Errorf("card %s is %s, not proposed: it was decided already", id, c.Status)
+			return refuse(RejectConflict, "card %s is %s, not proposed: it was decided already", id, c.Status)
 		}
 		if err := s.checkPrincipal(in.Principal, c.Permission); err != nil {
-			return fmt.Errorf("card %s: %w", id, err)
+			return refuse(RejectForbidden, "card %s: %s", id, reasonOf(err))
 		}
 		if in.Decision == card.DecisionApprove && slices.Contains(c.Approvers, in.Principal) {
-			return fmt.Errorf("card %s: %s approved it already; four-eyes: %d distinct principals must approve a %s-risk action", id, in.Principal, c.ApprovalsRequired, c.Risk)
+			return refuse(RejectConflict, "card %s: %s approved it already; four-eyes: %d distinct principals must approve a %s-risk action", id, in.Principal, c.ApprovalsRequired, c.Risk)
 		}
 	}
 	return nil
@@ -376,14 +394,14 @@ func (s *incidentState) validateExtend(_ workflow.Context, in ExtendInput) error
 	}
 	c := s.card(in.CardID)
 	if c == nil {
-		return fmt.Errorf("no card %s in this incident", in.CardID)
+		return refuse(RejectNotFound, "no card %s in this incident", in.CardID)
 	}
 	if c.Status != card.StatusApplied || c.UndoAt.IsZero() {
-		return fmt.Errorf("card %s is not a time-boxed action in force (status %s)", in.CardID, c.Status)
+		return refuse(RejectConflict, "card %s is not a time-boxed action in force (status %s)", in.CardID, c.Status)
 	}
 	by, err := time.ParseDuration(in.By)
 	if err != nil || by <= 0 || by > maxExtension {
-		return fmt.Errorf("by %q: give a Go duration between 1m and %s, e.g. \"4h\"", in.By, maxExtension)
+		return refuse(RejectInvalid, "by %q: give a Go duration between 1m and %s, e.g. \"4h\"", in.By, maxExtension)
 	}
 	return s.checkPrincipal(in.Principal, c.Permission)
 }
@@ -404,13 +422,13 @@ func (s *incidentState) validateUndo(_ workflow.Context, in UndoInput) error {
 	}
 	c := s.card(in.CardID)
 	if c == nil {
-		return fmt.Errorf("no card %s in this incident", in.CardID)
+		return refuse(RejectNotFound, "no card %s in this incident", in.CardID)
 	}
 	if c.Status != card.StatusApplied || !c.Reversible || c.UndoAction == "" {
-		return fmt.Errorf("card %s cannot be undone (status %s, reversible %v)", in.CardID, c.Status, c.Reversible)
+		return refuse(RejectConflict, "card %s cannot be undone (status %s, reversible %v)", in.CardID, c.Status, c.Reversible)
 	}
 	if s.undoing[c.ID] {
-		return fmt.Errorf("card %s is being undone already", in.CardID)
+		return refuse(RejectConflict, "card %s is being undone already", in.CardID)
 	}
 	return s.checkPrincipal(in.Principal, c.Permission)
 }
@@ -429,10 +447,10 @@ func (s *incidentState) validateFeedback(_ workflow.Context, in FeedbackInput) e
 		return errNotReady
 	}
 	if s.card(in.CardID) == nil {
-		return fmt.Errorf("no card %s in this incident", in.CardID)
+		return refuse(RejectNotFound, "no card %s in this incident", in.CardID)
 	}
 	if len(in.Reason) > 256 || len(in.Comment) > 4096 || len(in.FeedbackID) > 128 {
-		return errors.New("feedback too long: reason at most 256, comment at most 4096, feedbackId at most 128 characters")
+		return refuse(RejectInvalid, "feedback too long: reason at most 256, comment at most 4096, feedbackId at most 128 characters")
 	}
 	return s.checkPrincipal(in.Principal, permRead)
 }
@@ -720,7 +738,7 @@ func (s *incidentState) cardsFor(principal string) CardsOutput {
 			perm = permClassify
 		}
 		if err := s.checkPrincipal(principal, perm); err != nil {
-			v.Available, v.UnavailableReason = false, err.Error()
+			v.Available, v.UnavailableReason = false, reasonOf(err)
 		} else if c.Category != card.CategoryTriage && c.Status != card.StatusProposed && !(c.Status == card.StatusApplied && c.Reversible && c.UndoAction != "") {
 			v.Available, v.UnavailableReason = false, "already "+string(c.Status)
 		} else if slices.Contains(c.Approvers, principal) {

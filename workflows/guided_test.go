@@ -262,8 +262,14 @@ func TestGuidedResponseThroughUpdates(t *testing.T) {
 		}
 	})
 	h.at(2*time.Minute, func() {
+		kinds := []string{RejectForbidden, RejectForbidden, RejectInvalid, RejectNotFound}
 		for i, want := range [][]string{{"lacks permission", "secops.response.manage"}, {"not known"}, {"does not go with"}, {"no card nope"}} {
-			mustContain(t, refused[i].result(t), want...)
+			err := refused[i].result(t)
+			mustContain(t, err, want...)
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != kinds[i] {
+				t.Errorf("refusal %d: want type %s, got %v", i, kinds[i], err)
+			}
 		}
 		if h.cardStatus("c-block") != card.StatusProposed || h.status().Classification != nil {
 			t.Error("a refused update changed the state")
