@@ -32,6 +32,8 @@ type Activities struct {
 	// Policy is handed to new workflows; TriageThreshold is the confidence below which triage is unsure.
 	Policy          Policy
 	TriageThreshold float64
+	// ObserveAction, when set, counts actions that settled: applied or failed for good.
+	ObserveAction func(action string, applied bool)
 }
 
 // PersistIncident writes the incident, its alerts and entities to Postgres. Re-ingesting the same incident

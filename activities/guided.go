@@ -137,12 +137,14 @@ func (a *Activities) ApplyAction(ctx context.Context, in ApplyActionInput) (Appl
 			if ferr := a.Store.FinishAction(ctx, in.IdempotencyKey, store.ActionFailed, "", "", err.Error()); ferr != nil {
 				a.Logger.Error("action failure not recorded", "key", in.IdempotencyKey, "error", ferr)
 			}
+			a.observe(in.Action, false)
 		}
 		return ApplyActionOutput{}, applyError(conn.Name(), err)
 	}
 	if err := a.Store.FinishAction(ctx, in.IdempotencyKey, store.ActionApplied, res.ExternalID, res.Message, ""); err != nil {
 		return ApplyActionOutput{}, fmt.Errorf("record action result: %w", err)
 	}
+	a.observe(in.Action, true)
 	a.Logger.Info("action applied", "action", in.Action, "connector", conn.Name(), "incident", in.IncidentID, "card", in.CardID, "external_id", res.ExternalID)
 	return ApplyActionOutput{Result: card.Result{Connector: conn.Name(), ExternalID: res.ExternalID, Message: res.Message,
 		Attempts: int(info.Attempt), FinishedAt: now}}, nil
@@ -257,5 +259,11 @@ func outcomeFeatures(inc *incident.Incident) map[string]any {
 	return map[string]any{
 		"severity": inc.Severity, "alertCategories": categories, "detectors": detectors, "alertTitles": titles,
 		"techniques": inc.Techniques(), "entityKinds": kinds, "verdicts": verdicts, "roles": roles, "alerts": len(inc.Alerts),
+	}
+}
+
+func (a *Activities) observe(action card.Action, applied bool) {
+	if a.ObserveAction != nil {
+		a.ObserveAction(string(action), applied)
 	}
 }

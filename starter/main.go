@@ -48,6 +48,7 @@ Commands:
   extend INCIDENT CARD       keep a time-boxed containment longer: --by 4h
   feedback INCIDENT CARD     --helpful or --not-helpful, --reason, --comment (also after close)
   report INCIDENT            the closing report (Markdown; JSON with --json)
+  token create|list|revoke   API tokens: --tenant, --principal, --name, --ttl; the token is shown once
 
 Decisions print the workflow's answer: accepted with the new card state, or rejected and why (exit 1).
 
@@ -93,6 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	command, args := args[0], args[1:]
+	if command == "token" {
+		return runToken(ctx, args, stdout, stderr)
+	}
 	var opts options
 	fs := flag.NewFlagSet("starter "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)

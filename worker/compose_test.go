@@ -43,14 +43,14 @@ func TestComposeFileIsValidAndMatchesTheWorker(t *testing.T) {
 	if err := yaml.Unmarshal(out, &cf); err != nil {
 		t.Fatalf("parse docker-compose config output: %v", err)
 	}
-	for _, name := range []string{"postgres", "temporal", "temporal-ui", "migrate", "search-attributes", "worker"} {
+	for _, name := range []string{"postgres", "temporal", "temporal-ui", "migrate", "search-attributes", "worker", "api"} {
 		if _, ok := cf.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}
 	}
 
 	known := workerEnvironment(t)
-	commands := map[string]bool{"": true, "migrate": true, "register-search-attributes": true}
+	commands := map[string]bool{"": true, "migrate": true, "register-search-attributes": true, "api": true}
 	workerServices := 0
 	for name, svc := range cf.Services {
 		if svc.Image != "guided-response/worker:latest" {
@@ -85,8 +85,8 @@ func TestComposeFileIsValidAndMatchesTheWorker(t *testing.T) {
 			t.Errorf("service %s runs the embedded dev stack", name)
 		}
 	}
-	if workerServices != 3 {
-		t.Errorf("want the worker image in migrate, search-attributes and worker; found it in %d services", workerServices)
+	if workerServices != 4 {
+		t.Errorf("want the worker image in migrate, search-attributes, api and worker; found it in %d services", workerServices)
 	}
 }
 
@@ -102,7 +102,7 @@ func workerEnvironment(t *testing.T) map[string]bool {
 	t.Helper()
 	known := map[string]bool{}
 	re := regexp.MustCompile(`env ([A-Z_]+)`)
-	for _, command := range []string{"run", "migrate", "register-search-attributes"} {
+	for _, command := range []string{"run", "api", "migrate", "register-search-attributes"} {
 		var cfg config
 		newFlagSet(command, &cfg, io.Discard).VisitAll(func(f *flag.Flag) {
 			for _, m := range re.FindAllStringSubmatch(f.Usage, -1) {

@@ -30,6 +30,7 @@ type config struct {
 	LogFormat string
 
 	Guided guidedConfig
+	API    apiConfig
 }
 
 // guidedConfig configures the guided response: playbooks, connectors, the LLM narrative, the policy.
@@ -90,7 +91,7 @@ func envFloat(name string, def float64) float64 {
 	return def
 }
 
-// newFlagSet binds a flag set for command (run, migrate, register-search-attributes, grant) to cfg.
+// newFlagSet binds a flag set for command (run, api, migrate, register-search-attributes, grant) to cfg.
 func newFlagSet(command string, cfg *config, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("worker "+command, flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -105,6 +106,13 @@ func newFlagSet(command string, cfg *config, output io.Writer) *flag.FlagSet {
 		fs.StringVar(&cfg.TaskQueue, "task-queue", env("GUIDED_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue to poll (env GUIDED_TASK_QUEUE)")
 		cfg.Guided.register(fs)
 	}
+	if command == "run" || command == "api" {
+		cfg.API.register(fs)
+	}
+	if command == "api" {
+		fs.StringVar(&cfg.TaskQueue, "task-queue", env("GUIDED_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue of the workers (env GUIDED_TASK_QUEUE)")
+		cfg.Temporal.RegisterFlags(fs)
+	}
 	if command == "run" || command == "register-search-attributes" {
 		cfg.Temporal.RegisterFlags(fs)
 	}
@@ -112,7 +120,7 @@ func newFlagSet(command string, cfg *config, output io.Writer) *flag.FlagSet {
 		fs.StringVar(&cfg.DataDir, "data-dir", env("GUIDED_DATA_DIR", ".guided"), "without DATABASE_URL: the dev stack's data directory (env GUIDED_DATA_DIR)")
 		fs.IntVar(&cfg.PostgresPort, "dev-postgres-port", envInt("GUIDED_DEV_POSTGRES_PORT", 55432), "without DATABASE_URL: the dev stack's Postgres port (env GUIDED_DEV_POSTGRES_PORT)")
 	}
-	if command == "run" || command == "migrate" || command == "grant" {
+	if command == "run" || command == "migrate" || command == "grant" || command == "api" {
 		fs.StringVar(&cfg.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, postgres://user:password@host:port/db?sslmode=... (env DATABASE_URL; prefer the variable, flags show in process lists)")
 	}
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "trace, debug, info, warn or error (env LOG_LEVEL)")

@@ -50,9 +50,10 @@ type devRun struct {
 	frontend string
 	ui       string
 	database string
+	api      string
 }
 
-var bannerLine = regexp.MustCompile(`(?m)^\s+(Temporal frontend|Temporal Web UI|PostgreSQL)\s+(\S+)`)
+var bannerLine = regexp.MustCompile(`(?m)^\s+(Temporal frontend|Temporal Web UI|PostgreSQL|HTTP API)\s+(\S+)`)
 
 // startDev runs the worker's real main path with --dev on dataDir and waits for its banner.
 func startDev(t *testing.T, dataDir string) *devRun {
@@ -62,7 +63,7 @@ func startDev(t *testing.T, dataDir string) *devRun {
 	stderr := &syncBuffer{}
 	go func() {
 		d.done <- run(ctx, []string{"--dev", "--data-dir", dataDir,
-			"--dev-temporal-port", "0", "--dev-ui-port", "0", "--dev-postgres-port", "0", "--log-level", "warn"}, d.stdout, stderr)
+			"--dev-temporal-port", "0", "--dev-ui-port", "0", "--dev-postgres-port", "0", "--api-addr", "127.0.0.1:0", "--log-level", "warn"}, d.stdout, stderr)
 	}()
 	deadline := time.After(2 * time.Minute)
 	for {
@@ -85,6 +86,8 @@ func startDev(t *testing.T, dataDir string) *devRun {
 				d.ui = m[2]
 			case "PostgreSQL":
 				d.database = m[2]
+			case "HTTP API":
+				d.api = m[2]
 			}
 		}
 		return d
@@ -116,6 +119,13 @@ func TestDevStackEndToEnd(t *testing.T) {
 	dev := startDev(t, dataDir)
 	if dev.frontend == "" || dev.ui == "" || !strings.Contains(dev.database, "xxxxx") {
 		t.Fatalf("banner lacks an address or shows the database password:\n%s", dev.stdout)
+	}
+
+	// The API answers.
+	if resp, err := http.Get(dev.api + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("api %s readyz: %v %v", dev.api, resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// The Web UI serves its app.

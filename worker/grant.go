@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/guided-response/guided/internal/localpg"
+	"github.com/guided-response/guided/internal/devdb"
 	"github.com/guided-response/guided/rbac"
 )
 
@@ -36,7 +32,7 @@ func runGrant(ctx context.Context, cfg *config, g *grantConfig, logger hclog.Log
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
 		var err error
-		if dbURL, err = devDatabaseURL(cfg.DataDir, cfg.PostgresPort); err != nil {
+		if dbURL, err = devdb.URL(cfg.DataDir, cfg.PostgresPort); err != nil {
 			return err
 		}
 	}
@@ -73,32 +69,4 @@ func runGrant(ctx context.Context, cfg *config, g *grantConfig, logger hclog.Log
 	fmt.Fprintf(stdout, "granted %q to %s in tenant %s: permissions %v\n", g.Role, g.Principal, g.Tenant, p.Permissions)
 	fmt.Fprintln(stdout, "running incident workflows see it after their next access refresh (10 minutes) or a refresh-access signal")
 	return nil
-}
-
-// devDatabaseURL is the URL of the dev stack's database: its password is kept beside the cluster.
-func devDatabaseURL(dataDir string, port int) (string, error) {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		return "", err
-	}
-	cluster := filepath.Join(abs, "postgres")
-	if note, err := os.ReadFile(filepath.Join(abs, "postgres.location")); err == nil {
-		for _, f := range strings.Fields(string(note)) {
-			if strings.HasPrefix(f, "/") && strings.HasSuffix(f, "/postgres") {
-				cluster = f
-			}
-		}
-	}
-	pw, err := os.ReadFile(cluster + ".password")
-	if err != nil {
-		return "", fmt.Errorf("DATABASE_URL is not set and there is no dev stack in %s (%v): set DATABASE_URL, or pass --data-dir", abs, err)
-	}
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(localpg.Superuser, strings.TrimSpace(string(pw))),
-		Host:     "127.0.0.1:" + strconv.Itoa(port),
-		Path:     "/" + localpg.DefaultDatabase,
-		RawQuery: "sslmode=disable",
-	}
-	return u.String(), nil
 }

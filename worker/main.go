@@ -26,7 +26,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/api"
 	"github.com/guided-response/guided/internal/devstack"
+	"github.com/guided-response/guided/internal/sdkmetrics"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/migrations"
 	"github.com/guided-response/guided/workflows"
@@ -46,7 +48,7 @@ func main() {
 // run is the whole program; main is a shell around it so tests can run it too.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	command := "run"
-	if len(args) > 0 && (args[0] == "migrate" || args[0] == "register-search-attributes" || args[0] == "grant") {
+	if len(args) > 0 && (args[0] == "migrate" || args[0] == "register-search-attributes" || args[0] == "grant" || args[0] == "api") {
 		command, args = args[0], args[1:]
 	}
 	var cfg config
@@ -69,6 +71,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	apiAddrSet := false
+	fs.Visit(func(f *flag.Flag) { apiAddrSet = apiAddrSet || f.Name == "api-addr" })
+	if cfg.Dev && !apiAddrSet && os.Getenv("GUIDED_API_ADDR") == "" {
+		cfg.API.Addr = DevAPIAddr
+	}
 	switch command {
 	case "migrate":
 		return runMigrate(ctx, &cfg, logger, stdout)
@@ -76,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRegisterSearchAttributes(ctx, &cfg, logger, stdout)
 	case "grant":
 		return runGrant(ctx, &cfg, &g, logger, stdout)
+	case "api":
+		return runAPIOnly(ctx, &cfg, logger, stdout)
 	}
 	return runWorker(ctx, &cfg, logger, stdout)
 }
@@ -113,12 +122,14 @@ func runRegisterSearchAttributes(ctx context.Context, cfg *config, logger hclog.
 
 func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.Writer) error {
 	var db *sqlx.DB
+	var stack *devstack.Stack
 	if cfg.Dev {
 		temporalLogger := logger.Named("temporal")
 		if logger.GetLevel() > hclog.Debug {
 			temporalLogger.SetLevel(hclog.Warn)
 		}
-		stack, err := devstack.Start(ctx, devstack.Options{
+		var err error
+		stack, err = devstack.Start(ctx, devstack.Options{
 			DataDir:        cfg.DataDir,
 			TemporalPort:   cfg.TemporalPort,
 			UIPort:         cfg.UIPort,
@@ -141,7 +152,6 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 		}()
 		cfg.Temporal.Address = stack.Temporal.FrontendAddress()
 		db = stack.DB
-		printBanner(stdout, cfg, stack)
 	} else {
 		if cfg.DatabaseURL == "" {
 			return errors.New("DATABASE_URL is not set: set it (or --database-url) to the PostgreSQL the worker uses, or run `worker --dev` for the embedded stack")
@@ -157,12 +167,21 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 		}
 	}
 
+	reg := newRegistry()
+	cfg.Temporal.MetricsHandler = sdkmetrics.New(reg, "temporal")
 	c, err := temporalclient.Dial(ctx, cfg.Temporal, logger.Named("temporal-client"), 2*time.Minute)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	metrics := api.NewMetrics(reg)
+	apiURL, waitAPI, err := startAPI(ctx, cfg.API, cfg.Temporal.Namespace, cfg.TaskQueue, c, db, reg, metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer waitAPI()
 	if cfg.Dev {
+		printBanner(stdout, cfg, stack, apiURL)
 		if _, err := temporalclient.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, workflows.SearchAttributes()); err != nil {
 			return err
 		}
@@ -170,6 +189,13 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 	acts, err := newActivities(cfg.Guided, db, logger)
 	if err != nil {
 		return err
+	}
+	acts.ObserveAction = func(action string, applied bool) {
+		result := "failed"
+		if applied {
+			result = "applied"
+		}
+		metrics.ObserveAction(action, result)
 	}
 	return serve(ctx, c, cfg.TaskQueue, acts, logger)
 }
@@ -189,7 +215,7 @@ func serve(ctx context.Context, c client.Client, taskQueue string, acts *activit
 }
 
 // printBanner says where everything is.
-func printBanner(out io.Writer, cfg *config, stack *devstack.Stack) {
+func printBanner(out io.Writer, cfg *config, stack *devstack.Stack, apiURL string) {
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		dataDir = cfg.DataDir
@@ -199,13 +225,14 @@ Guided Response is running (dev mode)
   Temporal frontend  %s (namespace %s)
   Temporal Web UI    %s
   PostgreSQL         %s
+  HTTP API           %s
   Worker task queue  %s
   Data directory     %s
 
 Trigger an incident: go run ./starter incident incident/testdata/graph_incident_multi.json
 Stop with Ctrl-C.
 
-`, stack.Temporal.FrontendAddress(), cfg.Temporal.Namespace, orNone(stack.Temporal.UIURL()), stack.RedactedDatabaseURL(), cfg.TaskQueue, dataDir)
+`, stack.Temporal.FrontendAddress(), cfg.Temporal.Namespace, orNone(stack.Temporal.UIURL()), stack.RedactedDatabaseURL(), orNone(apiURL), cfg.TaskQueue, dataDir)
 }
 
 func orNone(s string) string {
@@ -213,4 +240,37 @@ func orNone(s string) string {
 		return "(not running)"
 	}
 	return s
+}
+
+// runAPIOnly serves the HTTP API without polling a task queue: the API as a separate process.
+func runAPIOnly(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set: the API reads incidents, principals and tokens from PostgreSQL")
+	}
+	if cfg.API.Addr == "" {
+		cfg.API.Addr = ":8080"
+	}
+	db, err := sqlx.ConnectContext(ctx, "postgres", cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect to postgres at %s: %w", devstack.RedactURL(cfg.DatabaseURL), err)
+	}
+	defer db.Close()
+	if err := migrations.Check(ctx, db.DB); err != nil {
+		return err
+	}
+	reg := newRegistry()
+	cfg.Temporal.MetricsHandler = sdkmetrics.New(reg, "temporal")
+	c, err := temporalclient.Dial(ctx, cfg.Temporal, logger.Named("temporal-client"), 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	url, wait, err := startAPI(ctx, cfg.API, cfg.Temporal.Namespace, cfg.TaskQueue, c, db, reg, api.NewMetrics(reg), logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Guided Response API on %s\n", url)
+	<-ctx.Done()
+	wait()
+	return nil
 }

@@ -31,6 +31,8 @@ type Config struct {
 	TLSServerName string
 	TLS           bool
 	APIKey        string
+	// MetricsHandler, when set, receives the SDK's metrics (not a flag: the worker sets it).
+	MetricsHandler client.MetricsHandler
 }
 
 // DefaultAddress is the embedded dev server's frontend.
@@ -73,6 +75,9 @@ func (c Config) Options(logger hclog.Logger) (client.Options, error) {
 		HostPort:  c.Address,
 		Namespace: c.Namespace,
 		Logger:    NewLogger(logger),
+	}
+	if c.MetricsHandler != nil {
+		opts.MetricsHandler = c.MetricsHandler
 	}
 	tlsConf, err := c.tlsConfig()
 	if err != nil {

@@ -1,0 +1,239 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/guided-response/guided/card"
+	"github.com/guided-response/guided/incident"
+	"github.com/guided-response/guided/rbac"
+	"github.com/guided-response/guided/workflows"
+)
+
+// The decision bodies: the principal is never in them, it is who authenticated.
+type (
+	classificationBody struct {
+		Classification incident.Classification `json:"classification"`
+		Determination  incident.Determination  `json:"determination"`
+		Comment        string                  `json:"comment,omitempty"`
+	}
+	decisionsBody struct {
+		CardIDs  []string          `json:"cardIds"`
+		Decision card.DecisionKind `json:"decision"`
+		Comment  string            `json:"comment,omitempty"`
+	}
+	extendBody struct {
+		By      string `json:"by"`
+		Comment string `json:"comment,omitempty"`
+	}
+	undoBody struct {
+		Comment string `json:"comment,omitempty"`
+	}
+	feedbackBody struct {
+		FeedbackID string `json:"feedbackId,omitempty"`
+		Helpful    *bool  `json:"helpful"`
+		Reason     string `json:"reason,omitempty"`
+		Comment    string `json:"comment,omitempty"`
+	}
+)
+
+// decision is one decision ready for the workflow: the Update's name and input.
+type decision struct {
+	kind   string
+	update string
+	input  any
+	result any
+}
+
+// newDecision turns a body of kind into the workflow's input for principal; card is the card of the URL
+// (extend, undo, feedback).
+func newDecision(kind, principal, cardID string, raw json.RawMessage) (decision, *Problem) {
+	decode := func(v any) *Problem { return decodeRaw(raw, v) }
+	switch kind {
+	case "classify":
+		var b classificationBody
+		if p := decode(&b); p != nil {
+			return decision{}, p
+		}
+		return decision{kind, workflows.MessageClassify, workflows.ClassifyInput{Principal: principal, Classification: b.Classification,
+			Determination: b.Determination, Comment: b.Comment}, &workflows.ClassifyOutput{}}, nil
+	case "decide":
+		var b decisionsBody
+		if p := decode(&b); p != nil {
+			return decision{}, p
+		}
+		return decision{kind, workflows.MessageDecide, workflows.DecideInput{Principal: principal, CardIDs: b.CardIDs,
+			Decision: b.Decision, Comment: b.Comment}, &workflows.DecideOutput{}}, nil
+	case "extend":
+		var b extendBody
+		if p := decode(&b); p != nil {
+			return decision{}, p
+		}
+		return decision{kind, workflows.MessageExtend, workflows.ExtendInput{Principal: principal, CardID: cardID, By: b.By,
+			Comment: b.Comment}, &workflows.DecideOutput{}}, nil
+	case "undo":
+		var b undoBody
+		if p := decode(&b); p != nil {
+			return decision{}, p
+		}
+		return decision{kind, workflows.MessageUndo, workflows.UndoInput{Principal: principal, CardID: cardID, Comment: b.Comment},
+			&workflows.DecideOutput{}}, nil
+	case "feedback":
+		var b feedbackBody
+		if p := decode(&b); p != nil {
+			return decision{}, p
+		}
+		if b.Helpful == nil {
+			p := Unprocessable("helpful is required: true or false")
+			return decision{}, &p
+		}
+		return decision{kind, workflows.MessageFeedback, workflows.FeedbackInput{FeedbackID: b.FeedbackID, Principal: principal,
+			CardID: cardID, Helpful: *b.Helpful, Reason: b.Reason, Comment: b.Comment}, &workflows.FeedbackOutput{}}, nil
+	}
+	p := Unprocessable(fmt.Sprintf("kind %q: use classify, decide, extend, undo or feedback", kind))
+	return decision{}, &p
+}
+
+// decodeRaw decodes a JSON value strictly: unknown fields and trailing data are errors.
+func decodeRaw(raw json.RawMessage, v any) *Problem {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		p := BadRequest("the body does not match the expected shape: " + err.Error())
+		return &p
+	}
+	if dec.More() {
+		p := BadRequest("the body holds more than one JSON value")
+		return &p
+	}
+	return nil
+}
+
+// decide sends the decision to the incident's workflow as an Update and answers its result: 200 with the
+// new state, or the validator's refusal as 403, 404, 409 or 422. The workflow is the only judge.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, workflowID string, d decision) {
+	ctx, cancel := s.temporalCtx(r)
+	defer cancel()
+	h, err := s.cfg.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: d.update, Args: []any{d.input}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, d.result)
+	}
+	if err != nil {
+		s.metrics.ObserveDecision(d.kind, false)
+		WriteProblem(w, r, s.refusal(err))
+		return
+	}
+	s.metrics.ObserveDecision(d.kind, true)
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": true, "result": d.result})
+}
+
+// refusal maps an Update's error to a problem.
+func (s *Server) refusal(err error) Problem {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case workflows.RejectForbidden:
+			return Forbidden(appErr.Message())
+		case workflows.RejectNotFound:
+			return NotFound(appErr.Message())
+		case workflows.RejectConflict:
+			return Conflict(appErr.Message())
+		case workflows.RejectInvalid:
+			return Unprocessable(appErr.Message())
+		case workflows.RejectNotReady:
+			return Unavailable(appErr.Message())
+		}
+		return Unprocessable(appErr.Message())
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return Conflict("the incident is not open: it does not exist or its guided response has closed")
+	}
+	s.cfg.Logger.Error("update workflow", "error", err)
+	return Unavailable("Temporal did not answer; try again (decisions are checked by the workflow, a retry is safe)")
+}
+
+// analystDecision handles the decision endpoints of the incident page and API clients.
+func (s *Server) analystDecision(w http.ResponseWriter, r *http.Request, kind string) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	_, _, wfID, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	var raw json.RawMessage
+	if p := DecodeJSON(r, &raw, DefaultBodyLimit); p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	d, p := newDecision(kind, c.ID, r.PathValue("card"), raw)
+	if p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	s.decide(w, r, wfID, d)
+}
+
+func (s *Server) postClassification(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "classify")
+}
+func (s *Server) postDecisions(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "decide")
+}
+func (s *Server) postExtend(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "extend")
+}
+func (s *Server) postUndo(w http.ResponseWriter, r *http.Request) { s.analystDecision(w, r, "undo") }
+func (s *Server) postFeedback(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "feedback")
+}
+
+// webhookBody is a decision posted by an external approval system.
+type webhookBody struct {
+	IncidentTenant string          `json:"incidentTenant"`
+	IncidentID     string          `json:"incidentId"`
+	Kind           string          `json:"kind"`
+	CardID         string          `json:"cardId,omitempty"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// webhookDecision takes a signed decision from an approval system: the signature, the timestamp and the
+// delivery ID are checked before anything else; the decision is the source's principal's, with that
+// principal's permissions, in the source's tenant only.
+func (s *Server) webhookDecision(w http.ResponseWriter, r *http.Request) {
+	src, body, p := VerifyWebhook(r, s.cfg.Webhooks, s.cfg.Deliveries, s.cfg.Now(), DefaultBodyLimit)
+	if p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	var b webhookBody
+	if p := decodeRaw(body, &b); p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	if b.IncidentTenant != src.TenantID || !plainID(b.IncidentID) {
+		WriteProblem(w, r, NotFound("no such incident"))
+		return
+	}
+	if len(b.Payload) == 0 {
+		WriteProblem(w, r, Unprocessable("payload is required: the decision's body"))
+		return
+	}
+	d, p := newDecision(b.Kind, src.Principal, b.CardID, b.Payload)
+	if p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	s.decide(w, r, workflows.IncidentWorkflowID(b.IncidentTenant, b.IncidentID), d)
+}

@@ -1,0 +1,452 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/guided-response/guided/auth"
+	"github.com/guided-response/guided/incident"
+	"github.com/guided-response/guided/rbac"
+	"github.com/guided-response/guided/store"
+	"github.com/guided-response/guided/workflows"
+)
+
+// caller is the authenticated principal with its permissions, confined to its tenant.
+type caller struct {
+	auth.Principal
+	access rbac.Principal
+}
+
+// authorize loads the caller's permissions and checks perm: 403 with the missing permission otherwise.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, perm rbac.Permission) (caller, bool) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok {
+		WriteProblem(w, r, Unauthorized())
+		return caller{}, false
+	}
+	access, err := s.cfg.Access.Principal(r.Context(), p.TenantID, p.ID)
+	if errors.Is(err, rbac.ErrNotFound) {
+		WriteProblem(w, r, Forbidden(fmt.Sprintf("principal %s is not known in tenant %s", p.ID, p.TenantID)))
+		return caller{}, false
+	}
+	if err != nil {
+		s.cfg.Logger.Error("load principal", "error", err)
+		WriteProblem(w, r, Unavailable("the access store is unavailable; try again"))
+		return caller{}, false
+	}
+	if err := access.Check(perm); err != nil {
+		WriteProblem(w, r, Forbidden(err.Error()))
+		return caller{}, false
+	}
+	return caller{Principal: p, access: access}, true
+}
+
+// incidentRef reads {tenant}/{id} and confines it to the caller's tenant: another tenant's incident is
+// answered exactly like one that does not exist.
+func (s *Server) incidentRef(w http.ResponseWriter, r *http.Request, c caller) (tenant, id, workflowID string, ok bool) {
+	tenant, id = r.PathValue("tenant"), r.PathValue("id")
+	if tenant != c.TenantID || !plainID(id) {
+		WriteProblem(w, r, NotFound("no such incident"))
+		return "", "", "", false
+	}
+	return tenant, id, workflows.IncidentWorkflowID(tenant, id), true
+}
+
+func plainID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ingested is one incident the ingest started or updated.
+type ingested struct {
+	TenantID   string `json:"tenantId"`
+	IncidentID string `json:"incidentId"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	URL        string `json:"url,omitempty"`
+}
+
+// ingest takes Graph or native JSON, one incident or many, all of the caller's tenant: refused whole if
+// any is invalid or foreign. Each incident starts its workflow or reaches the running one.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermAlertsManage)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, IngestBodyLimit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		WriteProblem(w, r, TooLarge(IngestBodyLimit))
+		return
+	}
+	if err != nil {
+		WriteProblem(w, r, BadRequest("the body could not be read"))
+		return
+	}
+	incs, err := incident.Parse("request body", body)
+	if err != nil {
+		p := Unprocessable("the incident document is invalid: fix every problem listed and send it again")
+		var perrs incident.ParseErrors
+		if errors.As(err, &perrs) {
+			for _, pe := range perrs {
+				p.Errors = append(p.Errors, FieldError{Field: pe.Path, Message: pe.Problem + fixSuffix(pe.Fix)})
+			}
+		} else {
+			p.Detail = err.Error()
+		}
+		WriteProblem(w, r, p)
+		return
+	}
+	for _, inc := range incs {
+		if inc.TenantID != c.TenantID {
+			WriteProblem(w, r, Forbidden(fmt.Sprintf("incident %s belongs to another tenant: a principal ingests its own tenant's incidents only", inc.ID)))
+			return
+		}
+	}
+	out := []ingested{}
+	for i := range incs {
+		inc := &incs[i]
+		ctx, cancel := s.temporalCtx(r)
+		res, err := workflows.TriggerIncident(ctx, s.cfg.Temporal, workflows.TriggerOptions{TaskQueue: s.cfg.TaskQueue}, inc)
+		cancel()
+		if errors.Is(err, workflows.ErrIncidentClosed) {
+			WriteProblem(w, r, Conflict(fmt.Sprintf("incident %s was closed; its guided response is over", inc.ID)))
+			return
+		}
+		if err != nil {
+			s.cfg.Logger.Error("start incident workflow", "incident", inc.ID, "error", err)
+			WriteProblem(w, r, Unavailable("Temporal did not take the incident; send it again (ingest is idempotent)"))
+			return
+		}
+		item := ingested{TenantID: inc.TenantID, IncidentID: inc.ID, WorkflowID: res.WorkflowID, RunID: res.RunID}
+		if s.cfg.UIBaseURL != "" {
+			item.URL = workflows.UIWorkflowURL(s.cfg.UIBaseURL, s.cfg.Namespace, res.WorkflowID)
+		}
+		out = append(out, item)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"items": out})
+}
+
+func fixSuffix(fix string) string {
+	if fix == "" {
+		return ""
+	}
+	return " (" + fix + ")"
+}
+
+// incidentItem is one incident of the list.
+type incidentItem struct {
+	TenantID         string     `json:"tenantId"`
+	IncidentID       string     `json:"incidentId"`
+	WorkflowID       string     `json:"workflowId"`
+	Severity         string     `json:"severity"`
+	Status           string     `json:"status"`
+	Classification   string     `json:"classification,omitempty"`
+	PendingApprovals int64      `json:"pendingApprovals"`
+	OpenedAt         time.Time  `json:"openedAt"`
+	ClosedAt         *time.Time `json:"closedAt,omitempty"`
+}
+
+// listIncidents lists the caller's tenant's incidents, newest first, from Temporal's visibility store
+// (the search attributes the workflows keep), filtered by status, severity and classification.
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	clauses := []string{
+		"WorkflowType = 'IncidentWorkflow'",
+		fmt.Sprintf("%s = '%s'", workflows.SearchAttributeTenant.GetName(), c.TenantID), // validated to a safe alphabet
+	}
+	filters := []struct {
+		param, attr string
+		valid       func(string) bool
+	}{
+		{"status", workflows.SearchAttributeStatus.GetName(), func(v string) bool { return v == "closed" || incident.Status(v).Valid() }},
+		{"severity", workflows.SearchAttributeSeverity.GetName(), func(v string) bool { return incident.Severity(v).Valid() }},
+		{"classification", workflows.SearchAttributeClassification.GetName(), func(v string) bool { return incident.Classification(v).Valid() }},
+	}
+	for _, f := range filters {
+		v := q.Get(f.param)
+		if v == "" {
+			continue
+		}
+		if !f.valid(v) {
+			WriteProblem(w, r, Unprocessable(fmt.Sprintf("%s %q is not a known value", f.param, v)))
+			return
+		}
+		clauses = append(clauses, fmt.Sprintf("%s = '%s'", f.attr, v))
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			WriteProblem(w, r, Unprocessable("limit must be a number from 1 to 500"))
+			return
+		}
+		limit = n
+	}
+	var token []byte
+	if v := q.Get("cursor"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || len(b) > 4096 {
+			WriteProblem(w, r, Unprocessable("cursor is not one this API gave out"))
+			return
+		}
+		token = b
+	}
+	ctx, cancel := s.temporalCtx(r)
+	defer cancel()
+	resp, err := s.cfg.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.cfg.Namespace, PageSize: int32(limit), NextPageToken: token,
+		// No ORDER BY: SQL visibility refuses it; it lists open incidents first, then the newest closed.
+		Query: strings.Join(clauses, " AND "),
+	})
+	if err != nil {
+		var invalid *serviceerror.InvalidArgument
+		if errors.As(err, &invalid) && token != nil {
+			WriteProblem(w, r, Unprocessable("cursor is not one this API gave out"))
+			return
+		}
+		s.cfg.Logger.Error("list incidents", "error", err)
+		WriteProblem(w, r, Unavailable("Temporal did not answer; try again"))
+		return
+	}
+	items := []incidentItem{}
+	seen := map[string]bool{}
+	for _, e := range resp.Executions {
+		id := e.GetExecution().GetWorkflowId()
+		if seen[id] {
+			continue // an earlier run of a reopened incident
+		}
+		seen[id] = true
+		fields := e.GetSearchAttributes().GetIndexedFields()
+		item := incidentItem{
+			TenantID: keyword(fields, workflows.SearchAttributeTenant.GetName()), IncidentID: keyword(fields, workflows.SearchAttributeID.GetName()),
+			WorkflowID: id, Severity: keyword(fields, workflows.SearchAttributeSeverity.GetName()),
+			Status: keyword(fields, workflows.SearchAttributeStatus.GetName()), Classification: keyword(fields, workflows.SearchAttributeClassification.GetName()),
+			PendingApprovals: integer(fields, workflows.SearchAttributePendingApprovals.GetName()),
+			OpenedAt:         e.GetStartTime().AsTime(),
+		}
+		if ct := e.GetCloseTime(); ct != nil {
+			t := ct.AsTime()
+			item.ClosedAt = &t
+		}
+		items = append(items, item)
+	}
+	out := map[string]any{"items": items}
+	if len(resp.NextPageToken) > 0 {
+		out["next"] = base64.RawURLEncoding.EncodeToString(resp.NextPageToken)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func keyword(fields map[string]*commonpb.Payload, name string) string {
+	var v string
+	if p, ok := fields[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
+}
+
+func integer(fields map[string]*commonpb.Payload, name string) int64 {
+	var v int64
+	if p, ok := fields[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
+}
+
+// query runs a workflow query and answers its result, or the right problem.
+func (s *Server) query(w http.ResponseWriter, r *http.Request, workflowID, name string, in, out any) bool {
+	ctx, cancel := s.temporalCtx(r)
+	defer cancel()
+	resp, err := s.cfg.Temporal.QueryWorkflow(ctx, workflowID, "", name, in)
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			WriteProblem(w, r, NotFound("no such incident"))
+			return false
+		}
+		s.cfg.Logger.Error("query workflow", "query", name, "error", err)
+		WriteProblem(w, r, Unavailable("Temporal did not answer; try again"))
+		return false
+	}
+	if err := resp.Get(out); err != nil {
+		s.cfg.Logger.Error("decode query result", "query", name, "error", err)
+		WriteProblem(w, r, Internal())
+		return false
+	}
+	return true
+}
+
+// getIncident answers the incident as stored and its workflow's status.
+func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	tenant, id, wfID, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	var st workflows.StatusOutput
+	if !s.query(w, r, wfID, workflows.QueryStatus, workflows.StatusInput{}, &st) {
+		return
+	}
+	inc, err := s.cfg.Store.GetIncident(r.Context(), tenant, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.Error("get incident", "error", err)
+		WriteProblem(w, r, Unavailable("the store is unavailable; try again"))
+		return
+	}
+	out := map[string]any{"status": st, "workflowId": wfID}
+	if inc != nil {
+		out["incident"] = inc
+	}
+	if s.cfg.UIBaseURL != "" {
+		out["temporalUrl"] = workflows.UIWorkflowURL(s.cfg.UIBaseURL, s.cfg.Namespace, wfID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	_, _, wfID, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	var out workflows.SummaryOutput
+	if s.query(w, r, wfID, workflows.QuerySummary, workflows.SummaryInput{}, &out) {
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// getCards answers the cards as the caller sees them: each action available, or not and why.
+func (s *Server) getCards(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	_, _, wfID, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	var out workflows.CardsOutput
+	if s.query(w, r, wfID, workflows.QueryCards, workflows.CardsInput{Principal: c.ID}, &out) {
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// huntingQuery is one advanced-hunting query of the incident's cards.
+type huntingQuery struct {
+	CardID string `json:"cardId"`
+	Title  string `json:"title"`
+	Action string `json:"action"`
+	Query  string `json:"query"`
+}
+
+func (s *Server) getHunting(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	_, _, wfID, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	var cards workflows.CardsOutput
+	if !s.query(w, r, wfID, workflows.QueryCards, workflows.CardsInput{Principal: c.ID}, &cards) {
+		return
+	}
+	out := []huntingQuery{}
+	for _, cv := range cards.Cards {
+		if cv.Query != "" {
+			out = append(out, huntingQuery{CardID: cv.ID, Title: cv.Title, Action: string(cv.Action), Query: cv.Query})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	tenant, id, _, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	rep, err := s.cfg.Store.GetReport(r.Context(), tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
+		WriteProblem(w, r, NotFound("no report yet: it is written when the incident closes"))
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("get report", "error", err)
+		WriteProblem(w, r, Unavailable("the store is unavailable; try again"))
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/markdown") {
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		_, _ = io.WriteString(w, rep.Markdown)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"markdown": rep.Markdown, "report": rep.JSON, "createdAt": rep.CreatedAt})
+}
+
+func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	tenant, id, _, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	events, err := s.cfg.Store.ListAudit(r.Context(), tenant, id)
+	if err != nil {
+		s.cfg.Logger.Error("list audit", "error", err)
+		WriteProblem(w, r, Unavailable("the store is unavailable; try again"))
+		return
+	}
+	if events == nil {
+		events = []store.AuditEvent{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": events})
+}
+
+// getSimilar: similar incidents come with the learning issue; until then the API says so plainly.
+func (s *Server) getSimilar(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	if _, _, _, ok := s.incidentRef(w, r, c); !ok {
+		return
+	}
+	WriteProblem(w, r, Problem{Type: "about:blank", Title: "Not implemented", Status: http.StatusNotImplemented,
+		Detail: "similar incidents are not available in this version: they come with the learning from previous investigations"})
+}
