@@ -202,10 +202,16 @@ func TestAPI(t *testing.T) {
 	const id = "3201"
 	incPath := "/v1/incidents/" + tenant + "/" + id
 
-	t.Run("health, metrics and the OpenAPI document need no token", func(t *testing.T) {
-		for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/openapi.yaml"} {
+	t.Run("health is the only anonymous access", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz"} {
 			if r := f.do("GET", path, "", nil, nil); r.status != http.StatusOK {
 				t.Errorf("%s: %d %s", path, r.status, r.body)
+			}
+		}
+		for _, path := range []string{"/metrics", "/v1/openapi.json", "/v1/openapi.yaml", "/v1/incidents"} {
+			isProblem(t, f.do("GET", path, "", nil, nil), http.StatusUnauthorized, "")
+			if r := f.do("GET", path, "rita@contoso.com", nil, nil); r.status != http.StatusOK {
+				t.Errorf("%s with a token: %d %s", path, r.status, r.body)
 			}
 		}
 	})
@@ -430,7 +436,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("metrics count requests and decisions", func(t *testing.T) {
-		r := f.do("GET", "/metrics", "", nil, nil)
+		r := f.do("GET", "/metrics", "rita@contoso.com", nil, nil)
 		for _, want := range []string{"http_requests_total", `guided_decisions_total{kind="decide",outcome="accepted"}`, `outcome="rejected"`} {
 			if !strings.Contains(string(r.body), want) {
 				t.Errorf("metrics lack %s", want)

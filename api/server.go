@@ -100,14 +100,16 @@ func (s *Server) routes() http.Handler {
 		return Chain(h, Authenticate(s.cfg.Auth, s.cfg.Logger), limiter.Middleware)
 	}
 	mux := http.NewServeMux()
+	// Health is the only anonymous access; metrics and the API's description need a token too
+	// (Prometheus sends one with bearer_token_file).
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", Handler(s.cfg.Registry))
-	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /metrics", authed(Handler(s.cfg.Registry).ServeHTTP))
+	mux.Handle("GET /v1/openapi.yaml", authed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPIYAML())
-	})
-	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.Handle("GET /v1/openapi.json", authed(func(w http.ResponseWriter, r *http.Request) {
 		b, err := OpenAPIJSON()
 		if err != nil {
 			WriteProblem(w, r, Internal())
@@ -115,7 +117,7 @@ func (s *Server) routes() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(b)
-	})
+	}))
 
 	mux.Handle("POST /v1/incidents", authed(s.ingest))
 	mux.Handle("GET /v1/incidents", authed(s.listIncidents))
