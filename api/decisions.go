@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,19 +101,7 @@ func newDecision(kind, principal, cardID string, raw json.RawMessage) (decision,
 }
 
 // decodeRaw decodes a JSON value strictly: unknown fields and trailing data are errors.
-func decodeRaw(raw json.RawMessage, v any) *Problem {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		p := BadRequest("the body does not match the expected shape: " + err.Error())
-		return &p
-	}
-	if dec.More() {
-		p := BadRequest("the body holds more than one JSON value")
-		return &p
-	}
-	return nil
-}
+func decodeRaw(raw json.RawMessage, v any) *Problem { return DecodeJSONBytes(raw, v) }
 
 // decide sends the decision to the incident's workflow as an Update and answers its result: 200 with the
 // new state, or the validator's refusal as 403, 404, 409 or 422. The workflow is the only judge.

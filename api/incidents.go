@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -417,6 +418,19 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"markdown": rep.Markdown, "report": rep.JSON, "createdAt": rep.CreatedAt})
 }
 
+// auditItem is one audit event as the API shows it.
+type auditItem struct {
+	ID         int64           `json:"id"`
+	TenantID   string          `json:"tenantId"`
+	IncidentID string          `json:"incidentId"`
+	At         time.Time       `json:"at"`
+	Principal  string          `json:"principal"`
+	Kind       string          `json:"kind"`
+	CardID     string          `json:"cardId,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+	EventKey   string          `json:"eventKey"`
+}
+
 func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
 	if !ok {
@@ -432,10 +446,12 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, Unavailable("the store is unavailable; try again"))
 		return
 	}
-	if events == nil {
-		events = []store.AuditEvent{}
+	items := make([]auditItem, 0, len(events))
+	for _, e := range events {
+		items = append(items, auditItem{ID: e.ID, TenantID: e.TenantID, IncidentID: e.IncidentID, At: e.At, Principal: e.Principal,
+			Kind: string(e.Kind), CardID: e.CardID, Detail: e.Detail, EventKey: e.EventKey})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": events})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 // getSimilar: similar incidents come with the learning issue; until then the API says so plainly.

@@ -89,15 +89,25 @@ func TestVerifyWebhook(t *testing.T) {
 			r.Header.Set(HeaderWebhookSource, "servicenow")
 			return r
 		}, 0},
-		{"4 minutes old", func() *http.Request { return hookRequest("servicenow", hookSecret, hookNow.Add(-4*time.Minute), "d-1", hookBody) }, 0},
-		{"4 minutes ahead", func() *http.Request { return hookRequest("servicenow", hookSecret, hookNow.Add(4*time.Minute), "d-1", hookBody) }, 0},
+		{"4 minutes old", func() *http.Request {
+			return hookRequest("servicenow", hookSecret, hookNow.Add(-4*time.Minute), "d-1", hookBody)
+		}, 0},
+		{"4 minutes ahead", func() *http.Request {
+			return hookRequest("servicenow", hookSecret, hookNow.Add(4*time.Minute), "d-1", hookBody)
+		}, 0},
 		{"empty body signed", func() *http.Request { return hookRequest("servicenow", hookSecret, hookNow, "d-1", nil) }, 0},
 
-		{"wrong secret", func() *http.Request { return hookRequest("servicenow", []byte("0123456789abcdef-other"), hookNow, "d-1", hookBody) }, 401},
+		{"wrong secret", func() *http.Request {
+			return hookRequest("servicenow", []byte("0123456789abcdef-other"), hookNow, "d-1", hookBody)
+		}, 401},
 		{"unknown source", func() *http.Request { return hookRequest("jira", hookSecret, hookNow, "d-1", hookBody) }, 401},
 		{"source with a short secret", func() *http.Request { return hookRequest("short", []byte("short"), hookNow, "d-1", hookBody) }, 401},
-		{"6 minutes old", func() *http.Request { return hookRequest("servicenow", hookSecret, hookNow.Add(-6*time.Minute), "d-1", hookBody) }, 401},
-		{"6 minutes ahead", func() *http.Request { return hookRequest("servicenow", hookSecret, hookNow.Add(6*time.Minute), "d-1", hookBody) }, 401},
+		{"6 minutes old", func() *http.Request {
+			return hookRequest("servicenow", hookSecret, hookNow.Add(-6*time.Minute), "d-1", hookBody)
+		}, 401},
+		{"6 minutes ahead", func() *http.Request {
+			return hookRequest("servicenow", hookSecret, hookNow.Add(6*time.Minute), "d-1", hookBody)
+		}, 401},
 		{"tampered body", func() *http.Request {
 			r := hookRequest("servicenow", hookSecret, hookNow, "d-1", hookBody)
 			r.Body = httptestBody(bytes.Replace(hookBody, []byte("approve"), []byte("reject!"), 1))

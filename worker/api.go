@@ -90,7 +90,11 @@ func loadWebhookSources(path string) (map[string]api.WebhookSource, error) {
 		if len(secret) < 16 {
 			return nil, fmt.Errorf("webhook sources %s: source %s: environment variable %q must hold a secret of at least 16 bytes", path, e.ID, e.SecretEnv)
 		}
-		out[e.ID] = api.WebhookSource{ID: e.ID, TenantID: e.TenantID, Principal: e.Principal, Secret: []byte(secret)}
+		src := api.WebhookSource{ID: e.ID, TenantID: e.TenantID, Principal: e.Principal, Secret: []byte(secret)}
+		if err := src.Validate(); err != nil {
+			return nil, fmt.Errorf("webhook sources %s: source %s: %w", path, e.ID, err)
+		}
+		out[e.ID] = src
 	}
 	return out, nil
 }

@@ -28,7 +28,8 @@ import (
 var TimerBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
 // New returns a handler that registers the SDK's metrics on reg, each name prefixed with prefix and "_"
-// (none when prefix is empty). A nil reg records nothing.
+// unless it starts with them already (the SDK's own names start with "temporal_": New(reg, "temporal")
+// keeps them as they are). An empty prefix adds nothing. A nil reg records nothing.
 func New(reg prometheus.Registerer, prefix string) client.MetricsHandler {
 	if reg == nil {
 		return client.MetricsNopHandler
@@ -168,7 +169,10 @@ func (vs *vectors) get(k kind, name string, keys []string) *vector {
 // plain name, else the name with a suffix from the keys. vs.mu is held.
 func (vs *vectors) register(k kind, name string, keys []string) *vector {
 	labels := labelNames(keys)
-	base := vs.prefix + sanitize(name)
+	base := sanitize(name)
+	if !strings.HasPrefix(base, vs.prefix) {
+		base = vs.prefix + base // the SDK's names start with "temporal_" already: never doubled
+	}
 	unit := ""
 	switch k {
 	case kindCounter:
