@@ -309,6 +309,14 @@ func (s *incidentState) classify(ctx workflow.Context, in ClassifyInput, via str
 		Principal: in.Principal, At: workflow.Now(ctx), Comment: in.Comment, Via: via,
 	}
 	s.g.Classification = &rec
+	for i := range s.g.Cards {
+		if c := &s.g.Cards[i]; c.Category == card.CategoryTriage {
+			// The triage card is answered: the analyst's classification, whatever the suggestion was.
+			c.Status = card.StatusApplied
+			c.Decisions = append(c.Decisions, card.Decision{Kind: card.DecisionApprove, Principal: in.Principal, At: rec.At, Comment: in.Comment, Via: via})
+			c.Result = &card.Result{Connector: "none", Message: fmt.Sprintf("classified %s / %s", in.Classification, in.Determination), FinishedAt: rec.At}
+		}
+	}
 	s.audit(ctx, "classification", in.Principal, "", map[string]any{
 		"classification": in.Classification, "determination": in.Determination, "comment": in.Comment, "via": via,
 	})

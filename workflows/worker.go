@@ -10,5 +10,6 @@ import (
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflow(IncidentWorkflow)
 	w.RegisterWorkflow(FeedbackWorkflow)
+	w.RegisterWorkflow(BareWorkflow)
 	w.RegisterActivity(acts)
 }
