@@ -49,6 +49,8 @@ Commands:
   feedback INCIDENT CARD     --helpful or --not-helpful, --reason, --comment (also after close)
   report INCIDENT            the closing report (Markdown; JSON with --json)
   token create|list|revoke   API tokens: --tenant, --principal, --name, --ttl; the token is shown once
+  bench                      drive generated incidents at --rate/s into a running stack: time to cards
+                             p50/p95/p99, incidents and decisions per second; --bare compares a bare workflow
 
 Decisions print the workflow's answer: accepted with the new card state, or rejected and why (exit 1).
 
@@ -96,6 +98,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	command, args := args[0], args[1:]
 	if command == "token" {
 		return runToken(ctx, args, stdout, stderr)
+	}
+	if command == "bench" {
+		return runBench(ctx, args, stdout, stderr)
 	}
 	var opts options
 	fs := flag.NewFlagSet("starter "+command, flag.ContinueOnError)

@@ -213,7 +213,9 @@ func sqlConfig(opts Options) (*config.SQL, error) {
 		}
 		conf.DatabaseName = "guided-" + strconv.Itoa(port)
 	} else {
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_synchronous": "NORMAL"}
+		// The plugin turns these into pragmas: write-ahead logging, and no fsync on every commit (the SQLite
+		// file is a dev store; a crash may lose the last transactions, not corrupt the file).
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "WAL", "synchronous": "NORMAL"}
 		conf.DatabaseName = opts.DatabaseFile
 		if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o700); err != nil {

@@ -2,6 +2,7 @@ package devtemporal
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -72,6 +73,9 @@ func TestServerRunsWorkflowsAndSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	runEcho(t, c, "first")
+	if _, err := os.Stat(dbFile + "-wal"); err != nil {
+		t.Errorf("the SQLite file is not in write-ahead-log mode: %v", err)
+	}
 
 	ctx := context.Background()
 	sa, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: "default"})
