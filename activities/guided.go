@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -159,7 +160,10 @@ func maxAttempts(info activity.Info) int {
 
 // applyError tells Temporal whether to retry, and when the target asked to wait, how long.
 func applyError(connectorName string, err error) error {
-	msg := connectorName + ": " + err.Error()
+	msg := err.Error()
+	if !strings.HasPrefix(msg, connectorName) {
+		msg = connectorName + ": " + msg
+	}
 	if connector.IsPermanent(err) {
 		return temporal.NewNonRetryableApplicationError(msg, ErrTypeActionPermanent, err)
 	}

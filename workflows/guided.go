@@ -561,7 +561,8 @@ func (s *incidentState) runAction(ctx workflow.Context, c *card.Card, action car
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: s.g.Policy.ApplyTimeout,
-		HeartbeatTimeout:    2 * time.Minute,
+		// The activity heartbeats at least every 20 s: a dead worker's action is retried within a minute.
+		HeartbeatTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,
@@ -582,7 +583,7 @@ func (s *incidentState) runAction(ctx workflow.Context, c *card.Card, action car
 func failureReason(err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return appErr.Error()
+		return appErr.Message()
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {
