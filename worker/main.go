@@ -202,7 +202,9 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 
 // serve polls the task queue until ctx ends, then lets running tasks finish.
 func serve(ctx context.Context, c client.Client, taskQueue string, acts *activities.Activities, logger hclog.Logger) error {
-	w := worker.New(c, taskQueue, worker.Options{})
+	// On SIGTERM, running activities get ten seconds to finish rather than being abandoned to their
+	// timeouts (a rolling restart should not delay incidents).
+	w := worker.New(c, taskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second})
 	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", taskQueue, err)
