@@ -76,6 +76,16 @@ func plainID(s string) bool {
 	return true
 }
 
+// readIncident authorizes a read of the incident the URL names: the caller needs the read permission and
+// the incident must be of its tenant.
+func (s *Server) readIncident(w http.ResponseWriter, r *http.Request) (c caller, tenant, id, workflowID string, ok bool) {
+	if c, ok = s.authorize(w, r, rbac.PermSecurityDataRead); !ok {
+		return caller{}, "", "", "", false
+	}
+	tenant, id, workflowID, ok = s.incidentRef(w, r, c)
+	return c, tenant, id, workflowID, ok
+}
+
 // ingested is one incident the ingest started or updated.
 type ingested struct {
 	TenantID   string `json:"tenantId"`
@@ -302,11 +312,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, workflowID, name 
 
 // getIncident answers the incident as stored and its workflow's status.
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	tenant, id, wfID, ok := s.incidentRef(w, r, c)
+	_, tenant, id, wfID, ok := s.readIncident(w, r)
 	if !ok {
 		return
 	}
@@ -331,11 +337,7 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	_, _, wfID, ok := s.incidentRef(w, r, c)
+	_, _, _, wfID, ok := s.readIncident(w, r)
 	if !ok {
 		return
 	}
@@ -347,11 +349,7 @@ func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) {
 
 // getCards answers the cards as the caller sees them: each action available, or not and why.
 func (s *Server) getCards(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	_, _, wfID, ok := s.incidentRef(w, r, c)
+	c, _, _, wfID, ok := s.readIncident(w, r)
 	if !ok {
 		return
 	}
@@ -370,11 +368,7 @@ type huntingQuery struct {
 }
 
 func (s *Server) getHunting(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	_, _, wfID, ok := s.incidentRef(w, r, c)
+	c, _, _, wfID, ok := s.readIncident(w, r)
 	if !ok {
 		return
 	}
@@ -392,11 +386,7 @@ func (s *Server) getHunting(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	tenant, id, _, ok := s.incidentRef(w, r, c)
+	_, tenant, id, _, ok := s.readIncident(w, r)
 	if !ok {
 		return
 	}
@@ -432,11 +422,7 @@ type auditItem struct {
 }
 
 func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	tenant, id, _, ok := s.incidentRef(w, r, c)
+	_, tenant, id, _, ok := s.readIncident(w, r)
 	if !ok {
 		return
 	}
@@ -456,11 +442,7 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 
 // getSimilar: similar incidents come with the learning issue; until then the API says so plainly.
 func (s *Server) getSimilar(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	if _, _, _, ok := s.incidentRef(w, r, c); !ok {
+	if _, _, _, _, ok := s.readIncident(w, r); !ok {
 		return
 	}
 	WriteProblem(w, r, Problem{Type: "about:blank", Title: "Not implemented", Status: http.StatusNotImplemented,
