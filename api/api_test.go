@@ -296,7 +296,46 @@ func TestAPI(t *testing.T) {
 		if !strings.Contains(string(r.body), "EmailEvents") {
 			t.Errorf("hunting lacks the similar-emails query: %s", r.body)
 		}
-		isProblem(t, f.do("GET", incPath+"/similar", "rita@contoso.com", nil, nil), http.StatusNotImplemented, "learning")
+		// A second incident with the same evidence is the most similar one.
+		raw, err := os.ReadFile("../incident/testdata/native_phishing.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Alert IDs are unique in a tenant (an alert moves with its evidence), so the twin's alerts get new ones.
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["id"] = "3202"
+		for _, al := range doc["alerts"].([]any) {
+			al.(map[string]any)["id"] = "twin-" + al.(map[string]any)["id"].(string)
+		}
+		twin := mustJSON(doc)
+		if r := f.do("POST", "/v1/incidents", "alice@contoso.com", twin, nil); r.status != http.StatusAccepted {
+			t.Fatalf("ingest the twin: %d %s", r.status, r.body)
+		}
+		var similar struct {
+			Items []struct {
+				IncidentID string  `json:"incidentId"`
+				Score      float64 `json:"score"`
+			} `json:"items"`
+		}
+		deadline = time.Now().Add(20 * time.Second)
+		for {
+			r := f.do("GET", incPath+"/similar?k=5", "rita@contoso.com", nil, nil)
+			r.json(t, &similar)
+			if r.status == http.StatusOK && len(similar.Items) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("similar: %d %s", r.status, r.body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if similar.Items[0].IncidentID != "3202" || similar.Items[0].Score != 1 {
+			t.Errorf("most similar %+v, want the twin 3202 with score 1", similar.Items)
+		}
+		isProblem(t, f.do("GET", incPath+"/similar?k=0", "rita@contoso.com", nil, nil), http.StatusUnprocessableEntity, "k must")
 		var readerCards workflows.CardsOutput
 		f.do("GET", incPath+"/cards", "rita@contoso.com", nil, nil).json(t, &readerCards)
 		greyed := 0

@@ -292,8 +292,12 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, workflowID, name 
 	ctx, cancel := s.temporalCtx(r)
 	defer cancel()
 	resp, err := s.cfg.Temporal.QueryWorkflow(ctx, workflowID, "", name, in)
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) && ctx.Err() == nil {
+		// A query is read-only: one more try rides out a worker that was busy or restarting.
+		resp, err = s.cfg.Temporal.QueryWorkflow(ctx, workflowID, "", name, in)
+	}
 	if err != nil {
-		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			WriteProblem(w, r, NotFound("no such incident"))
 			return false
@@ -440,11 +444,28 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
-// getSimilar: similar incidents come with the learning issue; until then the API says so plainly.
+// getSimilar lists the tenant's incidents most alike this one by the entities they share, with how
+// they were classified and what was applied. The learning from previous investigations replaces this
+// baseline with a trained embedding; the answer names the method.
 func (s *Server) getSimilar(w http.ResponseWriter, r *http.Request) {
-	if _, _, _, _, ok := s.readIncident(w, r); !ok {
+	_, tenant, id, _, ok := s.readIncident(w, r)
+	if !ok {
 		return
 	}
-	WriteProblem(w, r, Problem{Type: "about:blank", Title: "Not implemented", Status: http.StatusNotImplemented,
-		Detail: "similar incidents are not available in this version: they come with the learning from previous investigations"})
+	k := 10
+	if v := r.URL.Query().Get("k"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			WriteProblem(w, r, Unprocessable("k must be a number from 1 to 100"))
+			return
+		}
+		k = n
+	}
+	items, err := s.cfg.Store.SimilarIncidents(r.Context(), tenant, id, k)
+	if err != nil {
+		s.cfg.Logger.Error("similar incidents", "error", err)
+		WriteProblem(w, r, Unavailable("the store is unavailable; try again"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "method": "shared entities (Jaccard similarity of entity sets)"})
 }

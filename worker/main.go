@@ -204,7 +204,9 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 func serve(ctx context.Context, c client.Client, taskQueue string, acts *activities.Activities, logger hclog.Logger) error {
 	// On SIGTERM, running activities get ten seconds to finish rather than being abandoned to their
 	// timeouts (a rolling restart should not delay incidents).
-	w := worker.New(c, taskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second})
+	// A short sticky timeout: a query or task sent to this worker's sticky queue falls back to the shared
+	// queue after a second, not five, when this worker is busy (queries back the cards views).
+	w := worker.New(c, taskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second, StickyScheduleToStartTimeout: time.Second})
 	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", taskQueue, err)

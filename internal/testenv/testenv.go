@@ -76,7 +76,7 @@ func Start(t testing.TB) *Env {
 		TaskQueue: workflows.DefaultTaskQueue,
 		Logger:    logger,
 	}
-	w := worker.New(c, env.TaskQueue, worker.Options{})
+	w := worker.New(c, env.TaskQueue, worker.Options{StickyScheduleToStartTimeout: time.Second})
 	acts, err := activities.Build(activities.Config{Connectors: connector.Config{Mode: "dry-run"}, TriageThreshold: 0.7, HighRiskApprovals: 2}, stack.DB, logger)
 	if err != nil {
 		t.Fatal(err)
