@@ -13,9 +13,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/guided-response/guided/activities"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/internal/testenv"
+	"github.com/guided-response/guided/rbac"
 	"github.com/guided-response/guided/workflows"
 )
 
@@ -34,6 +36,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(workflows.IncidentWorkflow)
+			r.RegisterWorkflow(workflows.FeedbackWorkflow)
+			r.RegisterWorkflow(workflows.BareWorkflow)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(temporalclient.NewLogger(hclog.NewNullLogger()), f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -122,4 +126,54 @@ func fetchHistory(t *testing.T, ctx context.Context, c client.Client, id, runID 
 		h.Events = append(h.Events, e)
 	}
 	return &h
+}
+
+// TestRecordAndReplayFeedbackAndBare runs the two small workflows on the real embedded server and replays
+// their histories; with GUIDED_RECORD_HISTORY=1 it writes them to testdata/histories.
+func TestRecordAndReplayFeedbackAndBare(t *testing.T) {
+	env := testenv.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := env.Activities.Access.UpsertPrincipal(ctx, rbac.PrincipalInput{TenantID: "contoso", ID: "rita@contoso.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Activities.Access.GrantRole(ctx, "contoso", "rita@contoso.com", rbac.RoleSecurityReader); err != nil {
+		t.Fatal(err)
+	}
+	fb := workflows.FeedbackWorkflowInput{Permission: rbac.PermSecurityDataRead, Feedback: activities.FeedbackRecord{
+		FeedbackID: "fb-replay-1", TenantID: "contoso", IncidentID: "42", CardID: "c-1", Principal: "rita@contoso.com", Helpful: true,
+	}}
+	run, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FeedbackWorkflowID("fb-replay-1"), TaskQueue: env.TaskQueue}, workflows.FeedbackWorkflow, fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out workflows.FeedbackOutput
+	if err := run.Get(ctx, &out); err != nil || !out.Created {
+		t.Fatalf("feedback workflow: %+v, %v", out, err)
+	}
+	bare, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bare-replay-1", TaskQueue: env.TaskQueue}, workflows.BareWorkflow, workflows.BareInput{Activities: workflows.BareActivities})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bare.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]client.WorkflowRun{"feedback_v1.json": run, "bare_v1.json": bare} {
+		history := fetchHistory(t, ctx, env.Client, r.GetID(), r.GetRunID())
+		replayer := worker.NewWorkflowReplayer()
+		replayer.RegisterWorkflow(workflows.FeedbackWorkflow)
+		replayer.RegisterWorkflow(workflows.BareWorkflow)
+		if err := replayer.ReplayWorkflowHistory(temporalclient.NewLogger(hclog.NewNullLogger()), history); err != nil {
+			t.Fatalf("replay %s: %v", name, err)
+		}
+		if os.Getenv("GUIDED_RECORD_HISTORY") == "1" {
+			b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join("testdata", "histories", name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
