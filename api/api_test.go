@@ -149,6 +149,22 @@ func (f *fixture) stateOf(id string) string {
 	return string(mustJSON([]any{st.Classification, st.CardsByStatus, st.PendingApprovals}))
 }
 
+// settle waits until no action of the incident is approved or applying.
+func (f *fixture) settle(id string) {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := f.status(id)
+		if st.CardsByStatus[card.StatusApplying] == 0 && st.CardsByStatus[card.StatusApproved] == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("actions never settled: %v", st.CardsByStatus)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (f *fixture) ingest(file, principal string) response {
 	f.t.Helper()
 	b, err := os.ReadFile(file)
@@ -424,6 +440,8 @@ func TestAPI(t *testing.T) {
 		}
 		body := mustJSON(map[string]any{"incidentTenant": tenant, "incidentId": id, "kind": "decide",
 			"payload": map[string]any{"cardIds": []string{other.ID}, "decision": "reject", "comment": "CHG0042 rejected"}})
+		// The action approved above may still be applying: compare states once it has settled.
+		f.settle(id)
 		before := f.stateOf(id)
 		isProblem(t, f.do("POST", "/v1/webhooks/servicenow/decisions", "", body, signed("d-1", time.Now(), "wrong-secret-0123456789", body)), 401, "")
 		isProblem(t, f.do("POST", "/v1/webhooks/servicenow/decisions", "", body, signed("d-1", time.Now().Add(-6*time.Minute), hookSecret, body)), 401, "")
