@@ -3,7 +3,6 @@ package rbac
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/guided-response/guided/internal/sqldb"
 )
 
 // Store keeps principals, roles and grants in PostgreSQL (migration 00002_rbac.sql). It is safe for
@@ -400,39 +401,13 @@ func (s *Store) inReadTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error 
 }
 
 func namedExec(ctx context.Context, ext sqlx.ExtContext, query string, arg any) (int64, error) {
-	q, args, err := ext.BindNamed(query, arg)
-	if err != nil {
-		return 0, err
-	}
-	res, err := ext.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, mapError(err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, mapError(err)
-	}
-	return n, nil
+	return sqldb.NamedExec(ctx, ext, query, arg)
 }
 
 func namedGet(ctx context.Context, ext sqlx.ExtContext, query string, arg, dest any) error {
-	q, args, err := ext.BindNamed(query, arg)
-	if err != nil {
-		return err
-	}
-	if err := sqlx.GetContext(ctx, ext, dest, q, args...); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		return mapError(err)
-	}
-	return nil
+	return sqldb.NamedGet(ctx, ext, query, arg, dest)
 }
 
 func namedSelect(ctx context.Context, ext sqlx.ExtContext, query string, arg, dest any) error {
-	q, args, err := ext.BindNamed(query, arg)
-	if err != nil {
-		return err
-	}
-	return mapError(sqlx.SelectContext(ctx, ext, dest, q, args...))
+	return sqldb.NamedSelect(ctx, ext, query, arg, dest)
 }

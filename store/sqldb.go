@@ -2,53 +2,11 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/guided-response/guided/internal/sqldb"
 )
-
-// namedExec runs a statement with named parameters; arg may be a slice of row structs for a multi-row
-// INSERT. It returns the number of rows affected.
-func namedExec(ctx context.Context, ext sqlx.ExtContext, query string, arg any) (int64, error) {
-	q, args, err := ext.BindNamed(query, arg)
-	if err != nil {
-		return 0, err
-	}
-	res, err := ext.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, mapError(err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, mapError(err)
-	}
-	return n, nil
-}
-
-// namedGet scans the single row of a query with named parameters into dest; no row is ErrNotFound.
-func namedGet(ctx context.Context, ext sqlx.ExtContext, query string, arg, dest any) error {
-	q, args, err := ext.BindNamed(query, arg)
-	if err != nil {
-		return err
-	}
-	if err := sqlx.GetContext(ctx, ext, dest, q, args...); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		return mapError(err)
-	}
-	return nil
-}
-
-// namedSelect scans every row of a query with named parameters into dest, a pointer to a slice.
-func namedSelect(ctx context.Context, ext sqlx.ExtContext, query string, arg, dest any) error {
-	q, args, err := ext.BindNamed(query, arg)
-	if err != nil {
-		return err
-	}
-	return mapError(sqlx.SelectContext(ctx, ext, dest, q, args...))
-}
 
 // chunks splits rows into batches small enough for one multi-row INSERT (PostgreSQL takes at most
 // 65535 parameters per statement).
@@ -62,4 +20,16 @@ func chunks[T any](rows []T, size int) [][]T {
 		out = append(out, rows)
 	}
 	return out
+}
+
+func namedExec(ctx context.Context, ext sqlx.ExtContext, query string, arg any) (int64, error) {
+	return sqldb.NamedExec(ctx, ext, query, arg)
+}
+
+func namedGet(ctx context.Context, ext sqlx.ExtContext, query string, arg, dest any) error {
+	return sqldb.NamedGet(ctx, ext, query, arg, dest)
+}
+
+func namedSelect(ctx context.Context, ext sqlx.ExtContext, query string, arg, dest any) error {
+	return sqldb.NamedSelect(ctx, ext, query, arg, dest)
 }

@@ -10,29 +10,26 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
+
+	"github.com/guided-response/guided/internal/sqldb"
 )
 
 // Errors callers can test for with errors.Is; the returned errors wrap them with context.
 var (
 	// ErrNotFound means the incident does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = sqldb.ErrNotFound
 	// ErrDuplicate means a row with the same key already exists (unique violation).
-	ErrDuplicate = errors.New("duplicate")
+	ErrDuplicate = sqldb.ErrDuplicate
 	// ErrInvalid means the input was refused: a missing key, a value the schema does not allow, a bad
 	// cursor.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = sqldb.ErrInvalid
 	// ErrUnavailable means the database could not be reached or is shutting down; retrying later may
 	// help.
-	ErrUnavailable = errors.New("database unavailable")
+	ErrUnavailable = sqldb.ErrUnavailable
 )
 
 // Store reads and writes incidents. It is safe for concurrent use.
@@ -77,39 +74,5 @@ func (s *Store) inTx(ctx context.Context, readOnly bool, fn func(tx sqlx.ExtCont
 	return nil
 }
 
-// Postgres error codes the store maps to its errors.
-const (
-	pgUniqueViolation  = "23505"
-	pgAdminShutdown    = "57P01"
-	pgCrashShutdown    = "57P02"
-	pgCannotConnectNow = "57P03"
-	pgTooManyConns     = "53300"
-)
-
-// mapError adds the matching sentinel error to a database error, keeping the original for detail:
-// unique violation -> ErrDuplicate, other integrity violations (class 23: check, not-null, foreign
-// key) and data exceptions (class 22: a NUL byte in text, a bad time) -> ErrInvalid, connection
-// failures -> ErrUnavailable.
-func mapError(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) {
-		switch {
-		case pqErr.Code == pgUniqueViolation:
-			return fmt.Errorf("%w: %w", ErrDuplicate, err)
-		case pqErr.Code.Class() == "23", pqErr.Code.Class() == "22": // integrity violation, data exception
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		case pqErr.Code.Class() == "08", pqErr.Code == pgAdminShutdown, pqErr.Code == pgCrashShutdown,
-			pqErr.Code == pgCannotConnectNow, pqErr.Code == pgTooManyConns:
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		return err
-	}
-	var netErr net.Error
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
-}
+// mapError adds the matching sentinel error to a database error (see sqldb.MapError).
+func mapError(err error) error { return sqldb.MapError(err) }
