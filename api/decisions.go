@@ -1,15 +1,21 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/guided-response/guided/activities"
 	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/rbac"
@@ -106,6 +112,25 @@ func decodeRaw(raw json.RawMessage, v any) *Problem { return DecodeJSONBytes(raw
 // decide sends the decision to the incident's workflow as an Update and answers its result: 200 with the
 // new state, or the validator's refusal as 403, 404, 409 or 422. The workflow is the only judge.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, workflowID string, d decision) {
+	if p := s.send(r, workflowID, d); p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": true, "result": d.result})
+}
+
+// send is decide without the answer: nil when the workflow accepted d (its result is in d.result), else
+// the refusal.
+func (s *Server) send(r *http.Request, workflowID string, d decision) *Problem {
+	if err := s.sendErr(r, workflowID, d); err != nil {
+		p := s.refusal(err)
+		return &p
+	}
+	return nil
+}
+
+// sendErr sends d as an Update and answers the workflow's refusal or the failure as an error.
+func (s *Server) sendErr(r *http.Request, workflowID string, d decision) error {
 	ctx, cancel := s.temporalCtx(r)
 	defer cancel()
 	h, err := s.cfg.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
@@ -114,13 +139,70 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, workflowID strin
 	if err == nil {
 		err = h.Get(ctx, d.result)
 	}
-	if err != nil {
-		s.metrics.ObserveDecision(d.kind, false)
-		WriteProblem(w, r, s.refusal(err))
-		return
+	s.metrics.ObserveDecision(d.kind, err == nil)
+	return err
+}
+
+// sendFeedback sends feedback to the incident's workflow, or, once that has closed, stores it through a
+// FeedbackWorkflow of its own (durable and keyed by the feedback ID): feedback is welcome after close too.
+func (s *Server) sendFeedback(r *http.Request, c caller, tenant, id, workflowID string, d decision) *Problem {
+	fail := func(p Problem) *Problem { return &p }
+	in, ok := d.input.(workflows.FeedbackInput)
+	if !ok {
+		return fail(Internal())
 	}
-	s.metrics.ObserveDecision(d.kind, true)
-	writeJSON(w, http.StatusOK, map[string]any{"accepted": true, "result": d.result})
+	err := s.sendErr(r, workflowID, d)
+	var notFound *serviceerror.NotFound
+	if err == nil {
+		return nil
+	}
+	if !errors.As(err, &notFound) {
+		p := s.refusal(err)
+		return &p
+	}
+	// Closed: the same checks the workflow makes, then the feedback's own workflow.
+	if len(in.Reason) > 256 || len(in.Comment) > 4096 || len(in.FeedbackID) > 128 {
+		return fail(Unprocessable("feedback too long: reason at most 256, comment at most 4096, feedbackId at most 128 characters"))
+	}
+	var cards workflows.CardsOutput
+	if p := s.queryInto(r, workflowID, workflows.QueryCards, workflows.CardsInput{Principal: c.ID}, &cards); p != nil {
+		return p
+	}
+	i := slices.IndexFunc(cards.Cards, func(v workflows.CardView) bool { return v.ID == in.CardID })
+	if i < 0 {
+		return fail(NotFound(fmt.Sprintf("no card %s in this incident", in.CardID)))
+	}
+	found := cards.Cards[i]
+	fid := in.FeedbackID
+	if fid == "" {
+		b := make([]byte, 12)
+		if _, err := rand.Read(b); err != nil {
+			return fail(Internal())
+		}
+		fid = "fb-" + hex.EncodeToString(b)
+	}
+	rec := activities.FeedbackRecord{
+		FeedbackID: fid, TenantID: tenant, IncidentID: id, CardID: found.ID, Action: found.Action, Category: found.Category,
+		RuleID: found.RuleID, Principal: c.ID, Helpful: in.Helpful, Reason: in.Reason, Comment: in.Comment, At: s.cfg.Now().UTC(),
+	}
+	ctx, cancel := s.temporalCtx(r)
+	defer cancel()
+	run, err := s.cfg.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.FeedbackWorkflowID(fid), TaskQueue: s.cfg.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+	}, workflows.FeedbackWorkflow, workflows.FeedbackWorkflowInput{Feedback: rec, Permission: rbac.PermSecurityDataRead})
+	if err == nil {
+		err = run.Get(ctx, d.result)
+	}
+	if err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeActionForbidden {
+			return fail(Forbidden(appErr.Message()))
+		}
+		s.cfg.Logger.Error("feedback after close", "error", err)
+		return fail(Unavailable("Temporal did not answer; try again (the feedback ID makes a retry safe)"))
+	}
+	return nil
 }
 
 // refusal maps an Update's error to a problem.
@@ -182,8 +264,32 @@ func (s *Server) postExtend(w http.ResponseWriter, r *http.Request) {
 	s.analystDecision(w, r, "extend")
 }
 func (s *Server) postUndo(w http.ResponseWriter, r *http.Request) { s.analystDecision(w, r, "undo") }
+
+// postFeedback takes feedback on a card, also once the incident has closed.
 func (s *Server) postFeedback(w http.ResponseWriter, r *http.Request) {
-	s.analystDecision(w, r, "feedback")
+	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
+	if !ok {
+		return
+	}
+	tenant, id, wfID, ok := s.incidentRef(w, r, c)
+	if !ok {
+		return
+	}
+	var raw json.RawMessage
+	if p := DecodeJSON(r, &raw, DefaultBodyLimit); p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	d, p := newDecision("feedback", c.ID, r.PathValue("card"), raw)
+	if p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	if p := s.sendFeedback(r, c, tenant, id, wfID, d); p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": true, "result": d.result})
 }
 
 // webhookBody is a decision posted by an external approval system.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,26 +32,33 @@ type caller struct {
 
 // authorize loads the caller's permissions and checks perm: 403 with the missing permission otherwise.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, perm rbac.Permission) (caller, bool) {
+	c, p := s.check(r, perm)
+	if p != nil {
+		WriteProblem(w, r, *p)
+		return caller{}, false
+	}
+	return c, true
+}
+
+// check is authorize without the answer: the API answers the problem as JSON, the console as a page.
+func (s *Server) check(r *http.Request, perm rbac.Permission) (caller, *Problem) {
+	fail := func(p Problem) (caller, *Problem) { return caller{}, &p }
 	p, ok := PrincipalFrom(r.Context())
 	if !ok {
-		WriteProblem(w, r, Unauthorized())
-		return caller{}, false
+		return fail(Unauthorized())
 	}
 	access, err := s.cfg.Access.Principal(r.Context(), p.TenantID, p.ID)
 	if errors.Is(err, rbac.ErrNotFound) {
-		WriteProblem(w, r, Forbidden(fmt.Sprintf("principal %s is not known in tenant %s", p.ID, p.TenantID)))
-		return caller{}, false
+		return fail(Forbidden(fmt.Sprintf("principal %s is not known in tenant %s", p.ID, p.TenantID)))
 	}
 	if err != nil {
 		s.cfg.Logger.Error("load principal", "error", err)
-		WriteProblem(w, r, Unavailable("the access store is unavailable; try again"))
-		return caller{}, false
+		return fail(Unavailable("the access store is unavailable; try again"))
 	}
 	if err := access.Check(perm); err != nil {
-		WriteProblem(w, r, Forbidden(err.Error()))
-		return caller{}, false
+		return fail(Forbidden(err.Error()))
 	}
-	return caller{Principal: p, access: access}, true
+	return caller{Principal: p, access: access}, nil
 }
 
 // incidentRef reads {tenant}/{id} and confines it to the caller's tenant: another tenant's incident is
@@ -183,7 +191,22 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
+	items, next, p := s.list(r, c, r.URL.Query())
+	if p != nil {
+		WriteProblem(w, r, *p)
+		return
+	}
+	out := map[string]any{"items": items}
+	if next != "" {
+		out["next"] = next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// list answers a page of the caller's tenant's incidents for the parameters status, severity,
+// classification, limit and cursor, and the cursor of the next page ("" on the last).
+func (s *Server) list(r *http.Request, c caller, q url.Values) ([]incidentItem, string, *Problem) {
+	fail := func(p Problem) ([]incidentItem, string, *Problem) { return nil, "", &p }
 	clauses := []string{
 		"WorkflowType = 'IncidentWorkflow'",
 		fmt.Sprintf("%s = '%s'", workflows.SearchAttributeTenant.GetName(), c.TenantID), // validated to a safe alphabet
@@ -202,8 +225,7 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if !f.valid(v) {
-			WriteProblem(w, r, Unprocessable(fmt.Sprintf("%s %q is not a known value", f.param, v)))
-			return
+			return fail(Unprocessable(fmt.Sprintf("%s %q is not a known value", f.param, v)))
 		}
 		clauses = append(clauses, fmt.Sprintf("%s = '%s'", f.attr, v))
 	}
@@ -211,8 +233,7 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
-			WriteProblem(w, r, Unprocessable("limit must be a number from 1 to 500"))
-			return
+			return fail(Unprocessable("limit must be a number from 1 to 500"))
 		}
 		limit = n
 	}
@@ -220,8 +241,7 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		if err != nil || len(b) > 4096 {
-			WriteProblem(w, r, Unprocessable("cursor is not one this API gave out"))
-			return
+			return fail(Unprocessable("cursor is not one this API gave out"))
 		}
 		token = b
 	}
@@ -235,12 +255,10 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var invalid *serviceerror.InvalidArgument
 		if errors.As(err, &invalid) && token != nil {
-			WriteProblem(w, r, Unprocessable("cursor is not one this API gave out"))
-			return
+			return fail(Unprocessable("cursor is not one this API gave out"))
 		}
 		s.cfg.Logger.Error("list incidents", "error", err)
-		WriteProblem(w, r, Unavailable("Temporal did not answer; try again"))
-		return
+		return fail(Unavailable("Temporal did not answer; try again"))
 	}
 	items := []incidentItem{}
 	seen := map[string]bool{}
@@ -264,11 +282,11 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, item)
 	}
-	out := map[string]any{"items": items}
+	next := ""
 	if len(resp.NextPageToken) > 0 {
-		out["next"] = base64.RawURLEncoding.EncodeToString(resp.NextPageToken)
+		next = base64.RawURLEncoding.EncodeToString(resp.NextPageToken)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return items, next, nil
 }
 
 func keyword(fields map[string]*commonpb.Payload, name string) string {
@@ -289,6 +307,16 @@ func integer(fields map[string]*commonpb.Payload, name string) int64 {
 
 // query runs a workflow query and answers its result, or the right problem.
 func (s *Server) query(w http.ResponseWriter, r *http.Request, workflowID, name string, in, out any) bool {
+	if p := s.queryInto(r, workflowID, name, in, out); p != nil {
+		WriteProblem(w, r, *p)
+		return false
+	}
+	return true
+}
+
+// queryInto runs a workflow query into out: nil, or the problem to answer.
+func (s *Server) queryInto(r *http.Request, workflowID, name string, in, out any) *Problem {
+	fail := func(p Problem) *Problem { return &p }
 	ctx, cancel := s.temporalCtx(r)
 	defer cancel()
 	resp, err := s.cfg.Temporal.QueryWorkflow(ctx, workflowID, "", name, in)
@@ -299,19 +327,16 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, workflowID, name 
 	}
 	if err != nil {
 		if errors.As(err, &notFound) {
-			WriteProblem(w, r, NotFound("no such incident"))
-			return false
+			return fail(NotFound("no such incident"))
 		}
 		s.cfg.Logger.Error("query workflow", "query", name, "error", err)
-		WriteProblem(w, r, Unavailable("Temporal did not answer; try again"))
-		return false
+		return fail(Unavailable("Temporal did not answer; try again"))
 	}
 	if err := resp.Get(out); err != nil {
 		s.cfg.Logger.Error("decode query result", "query", name, "error", err)
-		WriteProblem(w, r, Internal())
-		return false
+		return fail(Internal())
 	}
-	return true
+	return nil
 }
 
 // getIncident answers the incident as stored and its workflow's status.

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/guided-response/guided/auth"
+	"github.com/guided-response/guided/console"
 	"github.com/guided-response/guided/rbac"
 	"github.com/guided-response/guided/store"
 )
@@ -49,6 +50,8 @@ type Config struct {
 	TemporalTimeout time.Duration
 	// UIBaseURL makes links to the Temporal UI.
 	UIBaseURL string
+	// ConsoleOIDC, when set, offers an OpenID Connect sign-in on the console's sign-in page.
+	ConsoleOIDC OIDCLogin
 	// Now is the clock (tests set it); nil is time.Now.
 	Now func() time.Time
 }
@@ -57,6 +60,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	metrics *Metrics
+	console *console.Renderer
 	handler http.Handler
 }
 
@@ -86,7 +90,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(cfg.Registry)
 	}
-	s := &Server{cfg: cfg, metrics: cfg.Metrics}
+	renderer, err := console.New()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, metrics: cfg.Metrics, console: renderer}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -134,6 +142,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/incidents/{tenant}/{id}/cards/{card}/undo", authed(s.postUndo))
 	mux.Handle("POST /v1/incidents/{tenant}/{id}/cards/{card}/feedback", authed(s.postFeedback))
 	mux.Handle("POST /v1/webhooks/{source}/decisions", Chain(http.HandlerFunc(s.webhookDecision), limiter.Middleware))
+	s.consoleRoutes(mux, limiter)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, NotFound("no such endpoint: see /v1/openapi.yaml"))
 	})

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,20 +28,27 @@ const testAudience = "api://guided-response"
 type testIssuer struct {
 	srv *httptest.Server
 	key *rsa.PrivateKey
+	// mux routes the server's requests; tests may add endpoints (oidclogin_test.go adds /authorize and
+	// /token).
+	mux *http.ServeMux
+	// metadata holds more fields of the discovery document; set it before the first request.
+	metadata map[string]any
 }
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
-	p := &testIssuer{key: newRSAKey(t)}
-	mux := http.NewServeMux()
+	p := &testIssuer{key: newRSAKey(t), mux: http.NewServeMux()}
+	mux := p.mux
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{
+		doc := map[string]any{
 			"issuer":                                p.srv.URL,
 			"authorization_endpoint":                p.srv.URL + "/authorize",
 			"token_endpoint":                        p.srv.URL + "/token",
 			"jwks_uri":                              p.srv.URL + "/keys",
 			"id_token_signing_alg_values_supported": []string{"RS256"},
-		})
+		}
+		maps.Copy(doc, p.metadata)
+		writeJSON(w, doc)
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
@@ -54,7 +62,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	return p
 }
 
-func newRSAKey(t *testing.T) *rsa.PrivateKey {
+func newRSAKey(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -84,7 +92,7 @@ func (p *testIssuer) claims() map[string]any {
 }
 
 // sign signs claims with key, naming key ID k1.
-func sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
+func sign(t testing.TB, key *rsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
 		(&jose.SignerOptions{}).WithType("JWT"))

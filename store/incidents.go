@@ -672,3 +672,35 @@ func timeOf(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// IncidentHeadline is what a queue shows of a stored incident beside its workflow's search attributes.
+type IncidentHeadline struct {
+	IncidentID string    `db:"incident_id"`
+	Title      string    `db:"title"`
+	CreatedAt  time.Time `db:"created_at"`
+}
+
+const selectHeadlines = `
+SELECT incident_id, title, created_at FROM incidents WHERE tenant_id = :tenant_id AND incident_id = ANY(:ids)`
+
+// Headlines answers the title and creation time of the tenant's incidents ids, by ID; IDs not stored
+// (yet) are missing from the answer.
+func (s *Store) Headlines(ctx context.Context, tenantID string, ids []string) (map[string]IncidentHeadline, error) {
+	out := make(map[string]IncidentHeadline, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []IncidentHeadline
+	arg := struct {
+		TenantID string         `db:"tenant_id"`
+		IDs      pq.StringArray `db:"ids"`
+	}{tenantID, ids}
+	if err := namedSelect(ctx, s.db, selectHeadlines, arg, &rows); err != nil {
+		return nil, fmt.Errorf("incident headlines: %w", err)
+	}
+	for _, r := range rows {
+		r.CreatedAt = r.CreatedAt.UTC()
+		out[r.IncidentID] = r
+	}
+	return out, nil
+}
