@@ -334,7 +334,7 @@ func TestConsoleHandlers(t *testing.T) {
 		}
 		// Through the JSON API too.
 		var out struct {
-			Accepted bool                      `json:"accepted"`
+			Accepted bool                     `json:"accepted"`
 			Result   workflows.FeedbackOutput `json:"result"`
 		}
 		body := map[string]any{"helpful": true, "feedbackId": "fb-api-after-close"}
