@@ -1,9 +1,11 @@
 // Package chaos proves the guided response under faults: duplicate triggers, a failing or slow
-// connector target, two workers sharing a task queue with one stopped mid-run, and a worker process
-// killed with SIGKILL again and again while approved actions are being applied.
+// connector target, two workers sharing a task queue with one stopped mid-run, a worker process
+// killed with SIGKILL again and again while approved actions are being applied, and PostgreSQL or
+// Temporal restarted under running incidents.
 //
 // Every test starts what it needs (an embedded Temporal server, a throwaway PostgreSQL database from
-// pgtest, workers, local HTTP targets) and stops it when it ends; each is bounded in time.
+// pgtest, or a PostgreSQL server of its own when it restarts it, workers, local HTTP targets) and stops
+// it when it ends; each is bounded in time.
 package chaos
 
 import (
@@ -48,6 +50,9 @@ type stack struct {
 	store  *store.Store
 	access *rbac.Store
 	logger hclog.Logger
+	// dataDir holds the embedded server's SQLite file (temporal.db); temporalLogger is the server's.
+	dataDir        string
+	temporalLogger hclog.Logger
 }
 
 func quietLogger() hclog.Logger {
@@ -58,16 +63,23 @@ func quietLogger() hclog.Logger {
 // its own on the pgtest server; everything stops when the test ends.
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	return startStackOn(t, pgtest.NewDB(t))
+}
+
+// startStackOn is startStack over the database at databaseURL, which it migrates.
+func startStackOn(t *testing.T, databaseURL string) *stack {
+	t.Helper()
 	logger := quietLogger()
 	// The server logs its own retries and, when it stops under running workflows, canceled operations.
 	temporalLogger := logger.Named("temporal")
 	temporalLogger.SetLevel(hclog.Off)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	dataDir := t.TempDir()
 	dev, err := devstack.Start(ctx, devstack.Options{
-		DataDir:        t.TempDir(),
+		DataDir:        dataDir,
 		UIPort:         -1,
-		DatabaseURL:    pgtest.NewDB(t),
+		DatabaseURL:    databaseURL,
 		Logger:         logger,
 		TemporalLogger: temporalLogger,
 	})
@@ -81,11 +93,13 @@ func startStack(t *testing.T) *stack {
 	})
 	c := dial(t, dev.Temporal.FrontendAddress(), logger)
 	return &stack{
-		dev:    dev,
-		client: c,
-		store:  store.New(dev.DB, logger.Named("store")),
-		access: rbac.New(dev.DB, logger.Named("rbac")),
-		logger: logger,
+		dev:            dev,
+		client:         c,
+		store:          store.New(dev.DB, logger.Named("store")),
+		access:         rbac.New(dev.DB, logger.Named("rbac")),
+		logger:         logger,
+		dataDir:        dataDir,
+		temporalLogger: temporalLogger,
 	}
 }
 

@@ -20,6 +20,10 @@ import (
 // defaultMaxUpdates bounds how many re-ingests one run takes before it continues as new.
 const defaultMaxUpdates = 500
 
+// changeCloseAwaitsSideEffects versions the close that waits for the side effects started by handlers
+// that ran while the incident closed (workflow.GetVersion).
+const changeCloseAwaitsSideEffects = "close-awaits-side-effects"
+
 // a is the typed nil pointer workflows name activities through; the worker registers the real struct.
 var a *activities.Activities
 
@@ -215,7 +219,13 @@ func (s *incidentState) close(ctx workflow.Context) (IncidentResult, error) {
 	}
 	s.report = &ReportOutput{Closed: true, Markdown: out.ReportMarkdown, JSON: out.ReportJSON}
 	s.publish(ctx)
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	// A handler that ran while the incident closed (feedback is taken until the end) may have started a
+	// side effect that outlives it, such as the feedback's audit event: wait for those too, or they are
+	// dropped with the run. Runs recorded before this change ended without waiting.
+	waitSideEffects := workflow.GetVersion(ctx, changeCloseAwaitsSideEffects, workflow.DefaultVersion, 1) >= 1
+	_ = workflow.Await(ctx, func() bool {
+		return workflow.AllHandlersFinished(ctx) && (!waitSideEffects || s.inflight == 0)
+	})
 	return IncidentResult{
 		TenantID:       s.current.TenantID,
 		IncidentID:     s.current.ID,
