@@ -139,9 +139,9 @@ func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 func signIn(t *testing.T, ctx context.Context, baseURL, token string) {
 	t.Helper()
+	do(t, ctx, "sign-in page", chromedp.Navigate(baseURL+"/console/"), chromedp.WaitVisible(css(`#token`)))
+	checkAccessibility(t, ctx, "sign-in page")
 	do(t, ctx, "sign in",
-		chromedp.Navigate(baseURL+"/console/"),
-		chromedp.WaitVisible(css(`#token`)),
 		chromedp.SendKeys(css(`#token`), token),
 		chromedp.Click(css(`form[action="/console/sign-in"] button[type=submit]`)),
 		chromedp.WaitVisible(css(`table.queue`)),
@@ -184,6 +184,7 @@ func TestIncidentPageInBrowser(t *testing.T) {
 	t.Run("a read-only analyst sees the actions greyed out with the missing permission", func(t *testing.T) {
 		signIn(t, ctx, base, f.tokens[rita])
 		do(t, ctx, "open the incident as rita", chromedp.Navigate(incidentURL), chromedp.WaitVisible(css(cardSel)))
+		checkAccessibility(t, ctx, "incident page, read-only")
 		disabled := get(t, ctx, "apply button", chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%s).disabled`, jsString(cardSel+` button[value=approve]`))))
 		reason := get(t, ctx, "reason", chromedp.Text(css(cardSel+` .unavailable`)))
 		if !disabled {
@@ -209,6 +210,7 @@ func TestIncidentPageInBrowser(t *testing.T) {
 			t.Errorf("queue rows %v, want [3201 3190]", ids)
 		}
 		writeShot(t, shots, "console-queue.png", get(t, ctx, "screenshot", chromedp.FullScreenshot(100)))
+		checkAccessibility(t, ctx, "queue")
 	})
 
 	t.Run("open the phishing incident and see its cards", func(t *testing.T) {
@@ -328,7 +330,49 @@ func TestIncidentPageInBrowser(t *testing.T) {
 		// And further down the pane: the applied containment card with the feedback given.
 		get(t, ctx, "scroll to the card", chromedp.Evaluate[bool](fmt.Sprintf(`(function(){ document.querySelector(%s).scrollIntoView({block: "center"}); return true; })()`, jsString(cardSel))))
 		writeShot(t, shots, "console-card.png", get(t, ctx, "screenshot", chromedp.CaptureScreenshot()))
+		checkAccessibility(t, ctx, "incident page")
 	})
+}
+
+// axeViolation is one rule axe-core found broken, with the elements that break it.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any  `json:"target"`
+		HTML   string `json:"html"`
+	} `json:"nodes"`
+}
+
+// checkAccessibility runs axe-core (WCAG 2 A and AA rules: labels, names, contrast, ARIA, keyboard
+// focusability) on the current page and fails the test for each violation.
+func checkAccessibility(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe-4.14.1.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// DevTools evaluation is not subject to the page's CSP: the product never serves axe.
+	get(t, ctx, "load axe-core", chromedp.Evaluate[bool](string(src)+";true"))
+	raw := get(t, ctx, "run axe-core", chromedp.Evaluate[string](
+		`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(r => JSON.stringify(r.violations))`,
+		chromedp.EvalAwaitPromise))
+	var violations []axeViolation
+	if err := json.Unmarshal([]byte(raw), &violations); err != nil {
+		t.Fatalf("axe-core answer: %v", err)
+	}
+	for _, v := range violations {
+		var where []string
+		for i, n := range v.Nodes {
+			if i == 3 {
+				where = append(where, fmt.Sprintf("and %d more", len(v.Nodes)-3))
+				break
+			}
+			where = append(where, n.HTML)
+		}
+		t.Errorf("%s: accessibility: %s (%s, %s): %s", what, v.ID, v.Impact, v.Help, strings.Join(where, " | "))
+	}
 }
 
 func contains(list []string, s string) bool {
