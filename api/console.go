@@ -168,8 +168,9 @@ func (s *Server) toSignIn(w http.ResponseWriter, r *http.Request) {
 
 // localPath keeps next if it is a path of this site, else the queue: the sign-in never redirects away.
 func localPath(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n\t") {
+	// Browsers read a backslash as "/" and drop tabs and newlines: none of those, nor other control characters.
+	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
 		return console.Prefix
 	}
 	u, err := url.Parse(next)
