@@ -16,6 +16,7 @@ import (
 	"github.com/guided-response/guided/hunting"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/playbook"
+	"github.com/guided-response/guided/ranking"
 	"github.com/guided-response/guided/rbac"
 	"github.com/guided-response/guided/report"
 	"github.com/guided-response/guided/store"
@@ -50,12 +51,26 @@ func (a *Activities) GenerateCards(ctx context.Context, in GenerateCardsInput) (
 			cards[i].Query = a.similarEmailsQuery(&in.Incident, cards[i].Entity)
 		}
 	}
+	// The action ranking: what the tenant's analysts did with earlier cards of the same rules.
+	stats, err := a.Store.CardSignals(ctx, in.Incident.TenantID, time.Now().Add(-rankingWindow))
+	if err != nil {
+		return GenerateCardsOutput{}, fmt.Errorf("load the analysts' earlier decisions and feedback: %w", err)
+	}
+	signals := make(map[ranking.Key]ranking.Signals, len(stats))
+	for k, v := range stats {
+		signals[ranking.Key{RuleID: k.RuleID, Action: k.Action}] = ranking.Signals{Approved: v.Approved, Rejected: v.Rejected,
+			Helpful: v.Helpful, NotHelpful: v.NotHelpful}
+	}
+	cards = ranking.Rerank(cards, signals)
 	model := ""
 	if triage.Triage != nil {
 		model = triage.Triage.ModelVersion
 	}
 	return GenerateCardsOutput{Cards: cards, PlaybookVersion: set.Version(), ModelVersion: model, Policy: a.Policy}, nil
 }
+
+// rankingWindow is how far back the action ranking looks: habits change, old decisions fade out.
+const rankingWindow = 365 * 24 * time.Hour
 
 func (a *Activities) similarEmailsQuery(inc *incident.Incident, ref *card.EntityRef) string {
 	for _, e := range inc.Entities() {

@@ -387,7 +387,7 @@ func (s *incidentState) decide(ctx workflow.Context, in DecideInput, via string)
 			}
 		}
 		s.audit(ctx, "decision", in.Principal, c.ID, map[string]any{
-			"decision": in.Decision, "action": c.Action, "status": c.Status, "comment": in.Comment, "via": via,
+			"decision": in.Decision, "action": c.Action, "ruleId": c.RuleID, "status": c.Status, "comment": in.Comment, "via": via,
 			"approvals": len(c.Approvers), "approvalsRequired": c.ApprovalsRequired,
 		})
 		out.Cards = append(out.Cards, *c)
