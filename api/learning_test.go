@@ -3,10 +3,10 @@ package api_test
 import (
 	"context"
 	"net/http"
-	"time"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/workflows"

@@ -38,7 +38,7 @@ func TestNoSignalsKeepsThePlaybookOrder(t *testing.T) {
 
 func TestNotHelpfulSinksApprovedRises(t *testing.T) {
 	got := Rerank(cards(), map[Key]Signals{
-		{"r1", card.ActionUserDisable}:      {NotHelpful: 3, Rejected: 2},
+		{"r1", card.ActionUserDisable}:     {NotHelpful: 3, Rejected: 2},
 		{"r3", card.ActionEmailSoftDelete}: {Approved: 6, Helpful: 2},
 	})
 	if want := []string{"t", "c", "b", "a", "d"}; !equal(ids(got), want) {
