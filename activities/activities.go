@@ -32,6 +32,10 @@ type Activities struct {
 	// Policy is handed to new workflows; TriageThreshold is the confidence below which triage is unsure.
 	Policy          Policy
 	TriageThreshold float64
+	// Models are the trained triage models (nil: the playbooks' rules only); ModelThreshold overrides
+	// a model's own confidence threshold when above 0.
+	Models         *TriageModels
+	ModelThreshold float64
 	// ObserveAction, when set, counts actions that settled: applied or failed for good.
 	ObserveAction func(action string, applied bool)
 }

@@ -94,6 +94,9 @@ type SummarizeOutput struct {
 // GenerateCardsInput asks for the cards of an incident.
 type GenerateCardsInput struct {
 	Incident incident.Incident `json:"incident"`
+	// ModelVersion pins the triage model: a running workflow regenerating its cards keeps the version it
+	// started with; empty takes the latest.
+	ModelVersion string `json:"modelVersion,omitempty"`
 }
 
 // GenerateCardsOutput is the cards, from the playbook set and the triage model current at the time.

@@ -25,8 +25,11 @@ type Config struct {
 	LLMURL, LLMModel, LLMAPIKey string
 	LLMTimeout                  time.Duration
 	TriageThreshold             float64
-	HighRiskApprovals           int
-	ApprovalTTL                 time.Duration
+	// ModelThreshold is the trained triage model's confidence threshold; 0 uses each model's own
+	// (chosen on its held-out incidents for an answered precision of 0.92).
+	ModelThreshold    float64
+	HighRiskApprovals int
+	ApprovalTTL       time.Duration
 }
 
 // Build makes the activities with their dependencies.
@@ -58,5 +61,7 @@ func Build(g Config, db *sqlx.DB, logger hclog.Logger) (*Activities, error) {
 		LLM:             llm,
 		Policy:          policy,
 		TriageThreshold: g.TriageThreshold,
+		Models:          NewTriageModels(st),
+		ModelThreshold:  g.ModelThreshold,
 	}, nil
 }

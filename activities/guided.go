@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/guided-response/guided/connector"
 	"github.com/guided-response/guided/hunting"
 	"github.com/guided-response/guided/incident"
+	"github.com/guided-response/guided/learn"
 	"github.com/guided-response/guided/playbook"
 	"github.com/guided-response/guided/ranking"
 	"github.com/guided-response/guided/rbac"
@@ -45,6 +47,15 @@ func (a *Activities) Summarize(ctx context.Context, in SummarizeInput) (Summariz
 func (a *Activities) GenerateCards(ctx context.Context, in GenerateCardsInput) (GenerateCardsOutput, error) {
 	set := a.Playbooks.Current()
 	triage := playbook.Triage(&in.Incident, a.TriageThreshold)
+	if a.Models != nil {
+		model, version, err := a.Models.Get(ctx, in.ModelVersion)
+		if err != nil {
+			return GenerateCardsOutput{}, fmt.Errorf("load the triage model: %w", err)
+		}
+		if model != nil {
+			triage = modelTriage(triage, model, version, &in.Incident, a.ModelThreshold)
+		}
+	}
 	cards := append([]card.Card{triage}, set.Generate(&in.Incident)...)
 	for i := range cards {
 		if cards[i].Action == card.ActionInvestigateSimilarEmails && cards[i].Query == "" {
@@ -61,12 +72,32 @@ func (a *Activities) GenerateCards(ctx context.Context, in GenerateCardsInput) (
 		signals[ranking.Key{RuleID: k.RuleID, Action: k.Action}] = ranking.Signals{Approved: v.Approved, Rejected: v.Rejected,
 			Helpful: v.Helpful, NotHelpful: v.NotHelpful}
 	}
-	cards = ranking.Rerank(cards, signals)
+	cards = ranking.Rerank(cards, signals, a.similarActions(ctx, &in.Incident, in.ModelVersion))
 	model := ""
 	if triage.Triage != nil {
 		model = triage.Triage.ModelVersion
 	}
 	return GenerateCardsOutput{Cards: cards, PlaybookVersion: set.Version(), ModelVersion: model, Policy: a.Policy}, nil
+}
+
+// similarActions is, per card action, the share of the most similar past incidents (by the triage
+// model's embedding) in which analysts applied it; none without a trained model.
+func (a *Activities) similarActions(ctx context.Context, inc *incident.Incident, version string) map[card.Action]float64 {
+	if a.Models == nil {
+		return nil
+	}
+	model, _, err := a.Models.Get(ctx, version)
+	if err != nil || model == nil || model.Embedder == nil || model.Actions == nil {
+		return nil
+	}
+	agg := learn.FromIncident(inc)
+	out := map[card.Action]float64{}
+	for _, s := range model.Actions.Scores(model.Embedder.Embed(&agg, nil)) {
+		if act := ranking.ActionOf(s.Action); act != "" {
+			out[act] = max(out[act], s.Score)
+		}
+	}
+	return out
 }
 
 // rankingWindow is how far back the action ranking looks: habits change, old decisions fade out.
@@ -253,6 +284,19 @@ func (a *Activities) CloseIncident(ctx context.Context, in CloseIncidentInput) (
 		ModelVersion: in.ModelVersion, ClosedAt: in.ClosedAt,
 	}); err != nil {
 		return CloseIncidentOutput{}, fmt.Errorf("record outcome: %w", err)
+	}
+	// Training data: the incident as the models see it, graded by the analyst, with what was applied.
+	hist := learn.FromIncident(&in.Incident)
+	hist.Grade = learn.GradeOf(in.Classification)
+	hist.Actions = nil
+	for _, act := range applied {
+		if !slices.Contains(hist.Actions, string(act)) {
+			hist.Actions = append(hist.Actions, string(act))
+		}
+	}
+	slices.Sort(hist.Actions)
+	if err := a.Store.UpsertGuided(ctx, in.Incident.TenantID, in.Incident.ID, hist); err != nil {
+		return CloseIncidentOutput{}, err
 	}
 	return CloseIncidentOutput{ReportMarkdown: md, ReportJSON: js}, nil
 }

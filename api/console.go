@@ -451,9 +451,10 @@ func (s *Server) consoleSimilar(w http.ResponseWriter, r *http.Request) {
 		s.consoleError(w, r, *p)
 		return
 	}
-	panel := console.SimilarPanel{Method: "shared entities (Jaccard similarity of their entity sets)"}
+	panel := console.SimilarPanel{}
 	status := http.StatusOK
-	items, err := s.cfg.Store.SimilarIncidents(r.Context(), tenant, id, 10)
+	items, method, err := s.similarIncidents(r.Context(), tenant, id, 10)
+	panel.Method = method
 	if err != nil {
 		s.cfg.Logger.Error("similar incidents", "error", err)
 		panel.Problem, status = "the store is unavailable; try again", http.StatusServiceUnavailable

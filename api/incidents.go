@@ -486,11 +486,11 @@ func (s *Server) getSimilar(w http.ResponseWriter, r *http.Request) {
 		}
 		k = n
 	}
-	items, err := s.cfg.Store.SimilarIncidents(r.Context(), tenant, id, k)
+	items, method, err := s.similarIncidents(r.Context(), tenant, id, k)
 	if err != nil {
 		s.cfg.Logger.Error("similar incidents", "error", err)
 		WriteProblem(w, r, Unavailable("the store is unavailable; try again"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "method": "shared entities (Jaccard similarity of entity sets)"})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "method": method})
 }

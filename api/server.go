@@ -61,6 +61,7 @@ type Server struct {
 	cfg     Config
 	metrics *Metrics
 	console *console.Renderer
+	similar *similarIndexes
 	handler http.Handler
 }
 
@@ -94,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, metrics: cfg.Metrics, console: renderer}
+	s := &Server{cfg: cfg, metrics: cfg.Metrics, console: renderer, similar: newSimilarIndexes(cfg.Store)}
 	s.handler = s.routes()
 	return s, nil
 }

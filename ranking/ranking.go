@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/guided-response/guided/card"
 )
@@ -47,10 +48,11 @@ func Score(playbookConfidence float64, s Signals) float64 {
 	return (1-w)*playbookConfidence + w*p
 }
 
-// Rerank sets each non-triage card's confidence from signals, orders each category by it (ties keep the
-// playbook's order) and renumbers the ranks from 1; a card with signals says so in its reasons. It
-// returns the cards in category order.
-func Rerank(cards []card.Card, signals map[Key]Signals) []card.Card {
+// Rerank sets each non-triage card's confidence from signals and from similar (the share of the most
+// similar past incidents in which analysts applied the card's action), orders each category by it (ties
+// keep the playbook's order) and renumbers the ranks from 1; a card moved by either says so in its
+// reasons. It returns the cards in category order.
+func Rerank(cards []card.Card, signals map[Key]Signals, similar map[card.Action]float64) []card.Card {
 	out := slices.Clone(cards)
 	base := make(map[string]int, len(out))
 	for i := range out {
@@ -63,12 +65,19 @@ func Rerank(cards []card.Card, signals map[Key]Signals) []card.Card {
 		if prior <= 0 {
 			prior = 0.5
 		}
-		s, ok := signals[Key{RuleID: c.RuleID, Action: c.Action}]
-		if !ok || s.n() == 0 {
-			continue
+		conf := prior
+		if s, ok := signals[Key{RuleID: c.RuleID, Action: c.Action}]; ok && s.n() > 0 {
+			conf = Score(prior, s)
+			c.Why = append(slices.Clone(c.Why), explain(s))
 		}
-		c.Confidence = math.Round(Score(prior, s)*1000) / 1000
-		c.Why = append(slices.Clone(c.Why), explain(s))
+		if share := similar[c.Action]; share > 0 {
+			// Half of what separates the card from certainty, scaled by how many similar incidents had it.
+			conf += (1 - conf) * share / 2
+			c.Why = append(slices.Clone(c.Why), fmt.Sprintf("Analysts applied this action in %.0f%% of the most similar past incidents.", 100*share))
+		}
+		if conf != prior {
+			c.Confidence = math.Round(conf*1000) / 1000
+		}
 	}
 	order := map[card.Category]int{card.CategoryTriage: 0, card.CategoryContainment: 1, card.CategoryInvestigation: 2, card.CategoryRemediation: 3}
 	slices.SortStableFunc(out, func(a, b card.Card) int {
@@ -99,4 +108,26 @@ func Rerank(cards []card.Card, signals map[Key]Signals) []card.Card {
 func explain(s Signals) string {
 	return fmt.Sprintf("In earlier incidents analysts approved this card %d time(s) and dismissed it %d time(s); "+
 		"they marked it helpful %d time(s) and not helpful %d time(s) (%s).", s.Approved, s.Rejected, s.Helpful, s.NotHelpful, Version)
+}
+
+// guideActions maps the GUIDE dataset's action labels (ActionGranular, ActionGrouped) to the cards'
+// actions; this system's own closed incidents are labelled with the cards' actions already.
+var guideActions = map[string]card.Action{
+	"isolateresponse": card.ActionDeviceIsolate, "isolatedevice": card.ActionDeviceIsolate,
+	"quarantinefile": card.ActionFileStopAndQuarantine,
+	"disableuser":    card.ActionUserDisable, "account disabled": card.ActionUserDisable, "containaccount": card.ActionUserDisable,
+	"forcepasswordresetremediation": card.ActionUserForcePasswordReset, "reset user password.": card.ActionUserForcePasswordReset,
+	"update stsrefreshtokenvalidfrom timestamp.": card.ActionUserRevokeSessions,
+	"msecidentitiesconfirmusercompromised":       card.ActionUserMarkCompromised,
+}
+
+// ActionOf is the card action an action label names, or "" when none does.
+func ActionOf(label string) card.Action {
+	if a, ok := guideActions[strings.ToLower(strings.TrimSpace(label))]; ok {
+		return a
+	}
+	if a := card.Action(label); a.Applicable() && strings.Contains(label, ".") {
+		return a
+	}
+	return ""
 }

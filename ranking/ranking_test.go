@@ -25,7 +25,7 @@ func ids(cs []card.Card) []string {
 }
 
 func TestNoSignalsKeepsThePlaybookOrder(t *testing.T) {
-	got := Rerank(cards(), nil)
+	got := Rerank(cards(), nil, nil)
 	if want := []string{"t", "a", "b", "c", "d"}; !equal(ids(got), want) {
 		t.Fatalf("order %v, want %v", ids(got), want)
 	}
@@ -40,7 +40,7 @@ func TestNotHelpfulSinksApprovedRises(t *testing.T) {
 	got := Rerank(cards(), map[Key]Signals{
 		{"r1", card.ActionUserDisable}:     {NotHelpful: 3, Rejected: 2},
 		{"r3", card.ActionEmailSoftDelete}: {Approved: 6, Helpful: 2},
-	})
+	}, nil)
 	if want := []string{"t", "c", "b", "a", "d"}; !equal(ids(got), want) {
 		t.Fatalf("order %v, want %v", ids(got), want)
 	}
@@ -77,4 +77,26 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestSimilarIncidentsActionsRaiseACard(t *testing.T) {
+	// The third card, applied in 90% of similar incidents: 0.6 + (1-0.6)*0.9/2 = 0.78, above the second.
+	got := Rerank(cards(), nil, map[card.Action]float64{card.ActionEmailSoftDelete: 0.9})
+	if want := []string{"t", "a", "c", "b", "d"}; !equal(ids(got), want) {
+		t.Fatalf("order %v, want %v", ids(got), want)
+	}
+	if got[2].Confidence != 0.78 || len(got[2].Why) != 1 || got[2].Rank != 2 {
+		t.Errorf("raised card %+v", got[2])
+	}
+}
+
+func TestActionOf(t *testing.T) {
+	for label, want := range map[string]card.Action{
+		"isolateresponse": card.ActionDeviceIsolate, "IsolateDevice": card.ActionDeviceIsolate, "Reset user password.": card.ActionUserForcePasswordReset,
+		"device.isolate": card.ActionDeviceIsolate, "investigation.huntingQuery": "", "somethingelse": "", "": "",
+	} {
+		if got := ActionOf(label); got != want {
+			t.Errorf("ActionOf(%q) = %q, want %q", label, got, want)
+		}
+	}
 }

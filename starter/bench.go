@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -40,16 +39,27 @@ import (
 // run ID in every ID so runs never collide). A ticker starts one at each 1/rate seconds, each in its own
 // goroutine, at most --concurrency in flight (when they are all busy the ticker waits: the achieved start
 // rate then falls below the asked one, and the report says so). The start is the same signal-with-start
-// the starter's incident command makes. Then the status query is polled every --poll until it reports
-// Ready: the time to cards is from just before the start call to the answer that said Ready, so it
-// includes up to one poll interval of waiting and the query's own round trip. The bare phase runs after
-// the incident phase on the same server and worker, measured the same way (its status query says Ready
-// once its last activity has run; the poll may reach it completed, which Temporal answers by replaying it).
+// the starter's incident command makes. Then the status query is polled every --poll, and once the
+// workflow has waited ten times that, every --poll-growth (10%) of its wait, until it reports Ready: the
+// time to cards is from just before the start call to the answer that said Ready, so it includes up to
+// one poll interval of waiting (at most 10% of the figure past the first 200 ms) and the query's own
+// round trip. The bare phase runs after the incident phase on the same server and worker, measured the
+// same way (its status query says Ready once its last activity has run; the poll may reach it completed,
+// which Temporal answers by replaying it).
 //
 // Memory: the worker is another process; the bench reports its own, and the worker's only when given
-// the worker's Prometheus endpoint (--metrics-url, --token): process_resident_memory_bytes,
-// go_memstats_heap_inuse_bytes, go_goroutines and process_cpu_seconds_total, sampled every 5 s. With
-// `worker --dev` that process also runs the embedded Temporal server (PostgreSQL is a process of its own).
+// the worker's Prometheus endpoint (--metrics-url, --token; repeat the flag, NAME=URL, for several
+// processes): process_resident_memory_bytes, go_gc_heap_live_bytes (the heap the last GC found live),
+// go_memstats_heap_inuse_bytes, go_goroutines and process_cpu_seconds_total, sampled every --scrape. Each
+// sample is taken against the number of workflows started so far, so the report can print the memory
+// at the start, every tenth of the run and at the end, and its slope: a least-squares line through the
+// samples of the incident phase, in KiB per 1,000 incidents, over the whole phase and over its second
+// half (once caches have filled, a leak is the slope that remains). With `worker --dev` that process
+// also runs the embedded Temporal server (PostgreSQL is a process of its own).
+//
+// Profiles: with --pprof-url (the worker's --pprof-addr), --cpu-profile takes a CPU profile of the worker
+// over the incident phase and --heap-profile a heap profile at its end, before the incidents are
+// terminated; `go tool pprof` reads both.
 
 // benchFlags are the bench command's own flags.
 type benchFlags struct {
@@ -57,6 +67,7 @@ type benchFlags struct {
 	rate          float64
 	concurrency   int
 	poll          time.Duration
+	pollGrowth    float64
 	readyTimeout  time.Duration
 	decide        bool
 	principal     string
@@ -65,17 +76,24 @@ type benchFlags struct {
 	seed          uint64
 	bare          bool
 	keep          bool
-	metricsURL    string
+	metricsURLs   metricsTargets
 	token         string
+	scrapeEvery   time.Duration
 	progressEvery time.Duration
 	samplesFile   string
+	window        time.Duration
+	disturbed     float64
+	pprofURL      string
+	cpuProfile    string
+	heapProfile   string
 }
 
 func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.incidents, "incidents", 100, "how many incidents to start")
 	fs.Float64Var(&b.rate, "rate", 20, "incidents started per second")
 	fs.IntVar(&b.concurrency, "concurrency", 500, "most incidents in flight (started, not yet ready or decided); past it the start rate falls")
-	fs.DurationVar(&b.poll, "poll", 20*time.Millisecond, "how often the status query is polled until the cards are ready")
+	fs.DurationVar(&b.poll, "poll", 20*time.Millisecond, "how often the status query is polled until the cards are ready, at first")
+	fs.Float64Var(&b.pollGrowth, "poll-growth", 0.1, "then poll every this fraction of the time since the start, when longer than --poll (the measuring error stays under it); 0 polls every --poll")
 	fs.DurationVar(&b.readyTimeout, "ready-timeout", time.Minute, "an incident whose cards are not ready this long after its start is an error")
 	fs.BoolVar(&b.decide, "decide", false, "once the cards are ready, send each incident a classification Update and measure decisions per second")
 	fs.StringVar(&b.principal, "principal", "load-test@bench.invalid", "with --decide: who classifies; unknown in the tenant, the workflow refuses it: the Update still goes to the workflow and back through its validator, but a refusal writes no history")
@@ -84,8 +102,14 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&b.seed, "seed", 1, "seed of the incident generator: the same seed makes the same incidents")
 	fs.BoolVar(&b.bare, "bare", false, "then run as many bare workflows (4 activities doing nothing) at the same rate, for the overhead ratio")
 	fs.BoolVar(&b.keep, "keep", false, "leave the incidents' workflows open; by default they are terminated once measured (they would wait for decisions for days)")
-	fs.StringVar(&b.metricsURL, "metrics-url", "", "the worker's Prometheus endpoint, e.g. http://127.0.0.1:8080/metrics, to report its memory and CPU")
+	fs.Var(&b.metricsURLs, "metrics-url", "the worker's Prometheus endpoint, e.g. http://127.0.0.1:8080/metrics, to report its memory and CPU; repeat as NAME=URL for several processes")
 	fs.StringVar(&b.token, "token", envOr("GUIDED_API_TOKEN", ""), "API token for --metrics-url (env GUIDED_API_TOKEN; prefer the variable, flags show in process lists)")
+	fs.DurationVar(&b.scrapeEvery, "scrape", 5*time.Second, "how often --metrics-url is sampled")
+	fs.DurationVar(&b.window, "window", 10*time.Second, "width of the timeline's windows (by start time)")
+	fs.Float64Var(&b.disturbed, "disturbed", 0.25, "a timeline window in which the rest of the machine (Postgres, and processes other than the bench and those of --metrics-url) used more than this many cores is disturbed: the undisturbed figures leave it out")
+	fs.StringVar(&b.pprofURL, "pprof-url", "", "the worker's profiling endpoints (worker --pprof-addr), e.g. http://127.0.0.1:6060/debug/pprof/")
+	fs.StringVar(&b.cpuProfile, "cpu-profile", "", "with --pprof-url: write a CPU profile of the worker over the incident phase to this file")
+	fs.StringVar(&b.heapProfile, "heap-profile", "", "with --pprof-url: write a heap profile of the worker at the end of the incident phase to this file")
 	fs.DurationVar(&b.progressEvery, "progress", 5*time.Second, "how often progress is printed to stderr; 0 prints none")
 	fs.StringVar(&b.samplesFile, "samples", "", "write every workflow's figures to this CSV file, to find the slow ones")
 }
@@ -117,6 +141,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("bench: --concurrency must be at least 1")
 	case bf.poll <= 0 || bf.readyTimeout <= 0:
 		return errors.New("bench: --poll and --ready-timeout must be positive")
+	case bf.pollGrowth < 0 || bf.pollGrowth >= 1 || math.IsNaN(bf.pollGrowth):
+		return errors.New("bench: --poll-growth must be at least 0 and below 1")
+	case bf.scrapeEvery <= 0 || bf.window <= 0:
+		return errors.New("bench: --scrape and --window must be positive")
+	case bf.disturbed < 0 || math.IsNaN(bf.disturbed):
+		return errors.New("bench: --disturbed must be at least 0 cores")
+	case (bf.cpuProfile != "" || bf.heapProfile != "") && bf.pprofURL == "":
+		return errors.New("bench: --cpu-profile and --heap-profile need --pprof-url, the worker's profiling endpoints (worker --pprof-addr)")
 	}
 	if bf.runID == "" {
 		bf.runID = incidentgen.NewRunID()
@@ -140,29 +172,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep := benchReport{
 		RunID: bf.runID, TenantID: gen.TenantID(), TaskQueue: opts.taskQueue, Temporal: opts.temporal.Address,
-		Incidents: bf.incidents, Rate: bf.rate, PollMs: ms(bf.poll), Concurrency: bf.concurrency,
+		Incidents: bf.incidents, Rate: bf.rate, PollMs: ms(bf.poll), PollGrowth: bf.pollGrowth, Concurrency: bf.concurrency,
 	}
-	var mon *workerMonitor
-	if bf.metricsURL != "" {
-		mon = newWorkerMonitor(bf.metricsURL, bf.token)
-		mon.start(ctx)
+	for _, t := range bf.metricsURLs {
+		m := newWorkerMonitor(t.name, t.url, bf.token, bf.scrapeEvery, b.counter)
+		m.start(ctx)
+		b.mons = append(b.mons, m)
 	}
 
 	fmt.Fprintf(stderr, "bench run %s: %d incidents at %g/s into tenant %s, task queue %s (temporal %s)\n",
 		bf.runID, bf.incidents, bf.rate, gen.TenantID(), opts.taskQueue, opts.temporal.Address)
-	mon.mark("product")
-	product, decisions := b.runPhase(ctx, "IncidentWorkflow", bf.incidents, func(ctx context.Context, i int) (string, error) {
+	prof := b.startProfiles(ctx, stderr)
+	product, decisions := b.runPhase(ctx, "IncidentWorkflow", "product", bf.incidents, func(ctx context.Context, i int) (string, error) {
 		res, err := workflows.TriggerIncident(ctx, c, workflows.TriggerOptions{TaskQueue: opts.taskQueue}, &incs[i])
 		return res.WorkflowID, err
 	}, func(i int) string { return string(mixes[i]) }, b.decider(incs, mixes))
 	rep.Product = product
 	rep.Decisions = decisions
+	rep.Profiles = prof.finish(ctx)
 	if !bf.keep {
 		rep.Terminated, rep.TerminateErrors = b.terminate(ctx, product.workflowIDs)
 	}
 	if bf.bare && ctx.Err() == nil {
-		mon.mark("bare")
-		bare, _ := b.runPhase(ctx, "BareWorkflow", bf.incidents, func(ctx context.Context, i int) (string, error) {
+		bare, _ := b.runPhase(ctx, "BareWorkflow", "bare", bf.incidents, func(ctx context.Context, i int) (string, error) {
 			id := workflows.BareWorkflowID(bf.runID, i+1)
 			_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: opts.taskQueue}, workflows.BareWorkflow,
 				workflows.BareInput{Activities: workflows.BareActivities})
@@ -173,6 +205,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			rep.RatioP99 = round2(product.TimeToReadyMs.P99 / bare.TimeToReadyMs.P99)
 			rep.RatioP50 = round2(product.TimeToReadyMs.P50 / bare.TimeToReadyMs.P50)
 		}
+		if pu, bu := product.Undisturbed, bare.Undisturbed; pu != nil && bu != nil && pu.TimeToReadyMs.P99 > 0 && bu.TimeToReadyMs.P99 > 0 {
+			rep.RatioP99Undisturbed = round2(pu.TimeToReadyMs.P99 / bu.TimeToReadyMs.P99)
+			rep.RatioP50Undisturbed = round2(pu.TimeToReadyMs.P50 / bu.TimeToReadyMs.P50)
+		}
 	}
 	rep.Errors = rep.Product.Errors
 	if rep.Bare != nil {
@@ -182,8 +218,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rep.Errors += rep.Decisions.Errors
 	}
 	rep.Bench = ownMemory()
-	if mon != nil {
-		rep.Worker = mon.stop()
+	for _, m := range b.mons {
+		rep.Workers = append(rep.Workers, m.stop(bf.incidents))
 	}
 	if ctx.Err() != nil {
 		rep.Interrupted = true
@@ -213,6 +249,17 @@ type bench struct {
 	flags    *benchFlags
 	progress io.Writer
 	samples  []phaseSamples
+	// current counts the running phase's workflows, for the memory samples of mons.
+	current atomic.Pointer[phaseProgress]
+	mons    monitors
+}
+
+// counter is how many workflows the running phase has started so far.
+func (b *bench) counter() int64 {
+	if p := b.current.Load(); p != nil {
+		return p.started.Load()
+	}
+	return 0
 }
 
 // phaseSamples are one phase's measurements, kept for --samples.
@@ -229,7 +276,7 @@ func (b *bench) writeSamples(path string) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"phase", "workflowId", "mix", "startAtMs", "startCallMs", "timeToReadyMs", "statusQueries", "statusQueryErrors", "decisionMs", "decision", "error"})
+	_ = w.Write([]string{"phase", "workflowId", "mix", "startAtMs", "startUnixMs", "startCallMs", "timeToReadyMs", "statusQueries", "statusQueryErrors", "decisionMs", "decision", "error"})
 	for _, p := range b.samples {
 		for i := range p.samples {
 			s := &p.samples[i]
@@ -250,7 +297,8 @@ func (b *bench) writeSamples(path string) error {
 				}
 				dms = fmt.Sprint(ms(d.answered.Sub(d.sent)))
 			}
-			_ = w.Write([]string{p.name, s.id, s.group, fmt.Sprint(ms(s.start.Sub(p.begin))), fmt.Sprint(ms(s.started.Sub(s.start))), ready,
+			_ = w.Write([]string{p.name, s.id, s.group, fmt.Sprint(ms(s.start.Sub(p.begin))), strconv.FormatInt(s.start.UnixMilli(), 10),
+				fmt.Sprint(ms(s.started.Sub(s.start))), ready,
 				strconv.Itoa(s.polls), strconv.Itoa(s.queryErrors), dms, dec, e})
 		}
 	}
@@ -283,8 +331,9 @@ type decisionSample struct {
 }
 
 // runPhase starts n workflows at the configured rate and waits for each to be ready (then runs after,
-// when given, on it). group names each workflow's group (the incident's mix) for the report.
-func (b *bench) runPhase(ctx context.Context, name string, n int, start func(context.Context, int) (string, error),
+// when given, on it). group names each workflow's group (the incident's mix) for the report; phase names
+// the phase in the memory samples.
+func (b *bench) runPhase(ctx context.Context, name, phase string, n int, start func(context.Context, int) (string, error),
 	group func(int) string, after func(context.Context, int, *sample)) (phaseReport, *decisionReport) {
 	samples := make([]sample, n)
 	sem := make(chan struct{}, b.flags.concurrency)
@@ -292,10 +341,13 @@ func (b *bench) runPhase(ctx context.Context, name string, n int, start func(con
 	interval := time.Duration(float64(time.Second) / b.flags.rate)
 	ticker := time.NewTicker(max(interval, time.Microsecond))
 	defer ticker.Stop()
+	var progress phaseProgress
+	b.current.Store(&progress)
+	b.mons.mark(phase)
 	cpu0, load0 := machineCPU(), loadAverage()
 	bench0 := ownCPUSeconds()
+	sampler := startCPUSampler()
 	begin := time.Now()
-	var progress phaseProgress
 	stopProgress := b.printProgress(name, &progress, begin)
 	issued := 0
 loop:
@@ -335,9 +387,17 @@ loop:
 	}
 	wg.Wait()
 	stopProgress()
+	took := time.Since(begin)
+	cpu := sampler.finish()
+	b.mons.mark(phase + " end")
 	samples = samples[:issued]
 	b.samples = append(b.samples, phaseSamples{name: name, begin: begin, samples: samples})
-	rep := summarizePhase(name, samples, time.Since(begin))
+	rep := summarizePhase(name, samples, took)
+	var stack [][]workerSample
+	for _, m := range b.mons {
+		stack = append(stack, m.series())
+	}
+	rep.Timeline, rep.Undisturbed = timeline(samples, begin, b.flags.window, cpu, stack, b.flags.disturbed)
 	rep.Machine = machineDelta(cpu0, machineCPU(), load0, loadAverage())
 	if own := ownCPUSeconds(); own >= 0 && bench0 >= 0 {
 		rep.BenchCPUSeconds = round2(own - bench0)
@@ -398,9 +458,18 @@ func (b *bench) measure(ctx context.Context, i int, s *sample, start func(contex
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(b.flags.poll):
+		case <-time.After(b.pollInterval(time.Since(s.start))):
 		}
 	}
+}
+
+// pollInterval is the wait before the next status query of a workflow started elapsed ago: --poll, or
+// --poll-growth of elapsed when that is longer. A fixed short interval feeds back on itself: when the
+// stack falls behind, every waiting workflow keeps querying, and each query is a round trip through
+// Temporal's matching service to the worker, which puts the stack further behind; growing with the
+// wait bounds the query rate of a backlog while the measuring error stays under the growth fraction.
+func (b *bench) pollInterval(elapsed time.Duration) time.Duration {
+	return max(b.flags.poll, time.Duration(b.flags.pollGrowth*float64(elapsed)))
 }
 
 // decider sends each ready incident the classification an analyst would give its mix, as an Update, and
@@ -506,6 +575,7 @@ type benchReport struct {
 	Incidents   int     `json:"incidents"`
 	Rate        float64 `json:"rate"`
 	PollMs      float64 `json:"pollMs"`
+	PollGrowth  float64 `json:"pollGrowth"`
 	Concurrency int     `json:"concurrency"`
 
 	Product   phaseReport     `json:"product"`
@@ -514,14 +584,19 @@ type benchReport struct {
 	// RatioP99 is p99(product) / p99(bare) of the time to ready; RatioP50 the same at p50.
 	RatioP99 float64 `json:"ratioP99,omitempty"`
 	RatioP50 float64 `json:"ratioP50,omitempty"`
+	// The same over the undisturbed windows of each phase (see Undisturbed).
+	RatioP99Undisturbed float64 `json:"ratioP99Undisturbed,omitempty"`
+	RatioP50Undisturbed float64 `json:"ratioP50Undisturbed,omitempty"`
 	// Errors is every error of the run: starts, readiness, decisions without an answer.
 	Errors          int  `json:"errors"`
 	Terminated      int  `json:"terminated"`
 	TerminateErrors int  `json:"terminateErrors,omitempty"`
 	Interrupted     bool `json:"interrupted,omitempty"`
 
-	Bench  memoryReport  `json:"bench"`
-	Worker *workerReport `json:"worker,omitempty"`
+	Bench memoryReport `json:"bench"`
+	// Workers are the processes of --metrics-url: memory over the run and CPU per phase.
+	Workers  []*workerReport `json:"workers,omitempty"`
+	Profiles *profileReport  `json:"profiles,omitempty"`
 }
 
 // latency is a distribution, in milliseconds.
@@ -559,6 +634,10 @@ type phaseReport struct {
 	FirstQueryErrors []string       `json:"firstStatusQueryErrors,omitempty"`
 	BenchCPUSeconds  float64        `json:"benchCpuSeconds,omitempty"`
 	Machine          *machineReport `json:"machine,omitempty"`
+	// Timeline is the phase in --window windows by start time; Undisturbed its windows in which the rest
+	// of the machine stayed under --disturbed cores.
+	Timeline    []timelineWindow `json:"timeline,omitempty"`
+	Undisturbed *undisturbed     `json:"undisturbed,omitempty"`
 
 	workflowIDs []string
 }
@@ -583,8 +662,10 @@ type decisionReport struct {
 type machineReport struct {
 	CPUs           int     `json:"cpus"`
 	CPUBusyPercent float64 `json:"cpuBusyPercent"`
-	Load1Start     float64 `json:"load1Start"`
-	Load1End       float64 `json:"load1End"`
+	// BusySeconds is the CPU time every process of the machine used (all cores).
+	BusySeconds float64 `json:"busySeconds"`
+	Load1Start  float64 `json:"load1Start"`
+	Load1End    float64 `json:"load1End"`
 }
 
 // memoryReport is the bench process's own memory, at the end.
@@ -726,8 +807,12 @@ func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Mil
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 func writeBenchText(w io.Writer, r *benchReport) {
-	fmt.Fprintf(w, "\nbench run %s: %d at %g/s, tenant %s, task queue %s, temporal %s; status polled every %gms\n\n",
-		r.RunID, r.Incidents, r.Rate, r.TenantID, r.TaskQueue, r.Temporal, r.PollMs)
+	poll := fmt.Sprintf("every %gms", r.PollMs)
+	if r.PollGrowth > 0 {
+		poll += fmt.Sprintf(", then every %g%% of the time since the start", 100*r.PollGrowth)
+	}
+	fmt.Fprintf(w, "\nbench run %s: %d at %g/s, tenant %s, task queue %s, temporal %s; status polled %s\n\n",
+		r.RunID, r.Incidents, r.Rate, r.TenantID, r.TaskQueue, r.Temporal, poll)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "time to ready\tstarted\tready\terrors\tp50 ms\tp95 ms\tp99 ms\tmax ms\tstarted/s\tready/s\tmachine cpu\tbench cpu s\t")
 	phases := []*phaseReport{&r.Product}
@@ -756,7 +841,11 @@ func writeBenchText(w io.Writer, r *benchReport) {
 	}
 	_ = tw.Flush()
 	if r.Bare != nil && r.RatioP99 > 0 {
-		fmt.Fprintf(w, "\noverhead: p99 IncidentWorkflow / BareWorkflow = %.2f (p50 %.2f)\n", r.RatioP99, r.RatioP50)
+		fmt.Fprintf(w, "\noverhead: p99 IncidentWorkflow / BareWorkflow = %.2f (p50 %.2f)", r.RatioP99, r.RatioP50)
+		if r.RatioP99Undisturbed > 0 {
+			fmt.Fprintf(w, "; over the undisturbed windows %.2f (p50 %.2f)", r.RatioP99Undisturbed, r.RatioP50Undisturbed)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "start call (IncidentWorkflow signal-with-start) p50 %.1f ms, p99 %.1f ms; %d status queries, %d query errors\n",
 		r.Product.StartCallMs.P50, r.Product.StartCallMs.P99, r.Product.Polls, r.Product.QueryErrors)
@@ -787,11 +876,17 @@ func writeBenchText(w io.Writer, r *benchReport) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "bench process: heap in use %.1f MiB, from the OS %.1f MiB, %d goroutines, CPU %.1f s\n",
 		r.Bench.HeapInuseMiB, r.Bench.SysMiB, r.Bench.Goroutines, r.Bench.CPUSeconds)
-	if r.Worker == nil {
+	if len(r.Workers) == 0 {
 		fmt.Fprintln(w, "worker: another process; give --metrics-url and --token for its memory (process_resident_memory_bytes of its /metrics)")
-	} else {
-		writeWorkerText(w, r.Worker)
 	}
+	for _, wr := range r.Workers {
+		writeWorkerText(w, wr)
+	}
+	writeMachineText(w, r, phases)
+	for _, p := range phases {
+		writeTimelineText(w, p)
+	}
+	writeProfilesText(w, r.Profiles)
 	if r.Interrupted {
 		fmt.Fprintln(w, "interrupted: the figures cover what ran")
 	}
@@ -898,204 +993,35 @@ func machineDelta(a, b cpuTimes, load0, load1 float64) *machineReport {
 	return &machineReport{
 		CPUs:           runtime.NumCPU(),
 		CPUBusyPercent: round2(100 * (b.busy - a.busy) / (b.total - a.total)),
+		BusySeconds:    round2((b.busy - a.busy) / 100), // USER_HZ
 		Load1Start:     load0,
 		Load1End:       load1,
 	}
 }
 
-// The worker's own figures, from its Prometheus endpoint.
-
-// workerSample is one scrape of the worker's /metrics.
-type workerSample struct {
-	AtSec         float64 `json:"atSec"`
-	Phase         string  `json:"phase"`
-	RSSMiB        float64 `json:"rssMiB"`
-	HeapInuseMiB  float64 `json:"heapInuseMiB"`
-	Goroutines    float64 `json:"goroutines"`
-	CPUSecondsSum float64 `json:"cpuSeconds"`
-}
-
-// workerReport is the worker's memory and CPU over the run.
-type workerReport struct {
-	MetricsURL string `json:"metricsUrl"`
-	Error      string `json:"error,omitempty"`
-	// Per phase: RSS at its start and end, the most seen, and the CPU seconds the worker spent in it.
-	Phases  []workerPhase  `json:"phases,omitempty"`
-	Samples []workerSample `json:"samples,omitempty"`
-}
-
-type workerPhase struct {
-	Phase       string  `json:"phase"`
-	RSSStartMiB float64 `json:"rssStartMiB"`
-	RSSEndMiB   float64 `json:"rssEndMiB"`
-	RSSMaxMiB   float64 `json:"rssMaxMiB"`
-	HeapEndMiB  float64 `json:"heapInuseEndMiB"`
-	CPUSeconds  float64 `json:"cpuSeconds"`
-}
-
-// workerMonitor scrapes the worker's /metrics every 5 s; a nil monitor does nothing.
-type workerMonitor struct {
-	url, token string
-	http       *http.Client
-	begin      time.Time
-
-	mu      sync.Mutex
-	phase   string
-	samples []workerSample
-	lastErr error
-	stopCh  chan struct{}
-	done    chan struct{}
-}
-
-func newWorkerMonitor(url, token string) *workerMonitor {
-	return &workerMonitor{url: url, token: token, http: &http.Client{Timeout: 10 * time.Second}, begin: time.Now(),
-		stopCh: make(chan struct{}), done: make(chan struct{})}
-}
-
-func (m *workerMonitor) start(ctx context.Context) {
-	go func() {
-		defer close(m.done)
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stopCh:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				m.scrape(ctx)
+// writeMachineText splits each phase's machine CPU between the processes the bench knows: the first
+// --metrics-url process (the worker, with --dev also Temporal), the bench, and the rest (PostgreSQL, and
+// whatever else runs on the machine: on a shared machine, the figure that says the run was disturbed).
+func writeMachineText(w io.Writer, r *benchReport, phases []*phaseReport) {
+	for _, p := range phases {
+		m := p.Machine
+		if m == nil {
+			continue
+		}
+		known := p.BenchCPUSeconds
+		line := fmt.Sprintf("machine during %s: %.1f CPU-s busy (%.0f%% of %d cores), load %.2f → %.2f; bench %.1f s",
+			p.Workflow, m.BusySeconds, m.CPUBusyPercent, m.CPUs, m.Load1Start, m.Load1End, p.BenchCPUSeconds)
+		for _, wr := range r.Workers {
+			for _, ph := range wr.Phases {
+				if ph.Phase == map[string]string{"IncidentWorkflow": "product", "BareWorkflow": "bare"}[p.Workflow] {
+					known += ph.CPUSeconds
+					line += fmt.Sprintf(", %s %.1f s", wr.Name, ph.CPUSeconds)
+				}
 			}
 		}
-	}()
-}
-
-// mark starts a phase: it scrapes once so that the phase has its starting figures.
-func (m *workerMonitor) mark(phase string) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	m.phase = phase
-	m.mu.Unlock()
-	m.scrape(context.Background())
-}
-
-func (m *workerMonitor) scrape(ctx context.Context) {
-	s, err := scrapeWorker(ctx, m.http, m.url, m.token)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err != nil {
-		m.lastErr = err
-		return
-	}
-	s.AtSec = round2(time.Since(m.begin).Seconds())
-	s.Phase = m.phase
-	m.samples = append(m.samples, s)
-}
-
-func (m *workerMonitor) stop() *workerReport {
-	close(m.stopCh)
-	<-m.done
-	m.scrape(context.Background())
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	rep := &workerReport{MetricsURL: m.url, Samples: m.samples}
-	if m.lastErr != nil {
-		rep.Error = m.lastErr.Error()
-	}
-	// A phase's figures run from its first sample to the first sample of the next phase (or its own last).
-	for i := 0; i < len(m.samples); {
-		j := i
-		for j < len(m.samples) && m.samples[j].Phase == m.samples[i].Phase {
-			j++
+		if len(r.Workers) > 0 {
+			line += fmt.Sprintf(", the rest (Postgres, other processes) %.1f s", max(0, m.BusySeconds-known))
 		}
-		last := j - 1
-		if j < len(m.samples) {
-			last = j
-		}
-		seg := m.samples[i : last+1]
-		first, end := seg[0], seg[len(seg)-1]
-		p := workerPhase{Phase: first.Phase, RSSStartMiB: first.RSSMiB, RSSEndMiB: end.RSSMiB,
-			HeapEndMiB: end.HeapInuseMiB, CPUSeconds: round2(end.CPUSecondsSum - first.CPUSecondsSum)}
-		for _, s := range seg {
-			p.RSSMaxMiB = max(p.RSSMaxMiB, s.RSSMiB)
-		}
-		rep.Phases = append(rep.Phases, p)
-		i = j
-	}
-	return rep
-}
-
-func scrapeWorker(ctx context.Context, hc *http.Client, url, token string) (workerSample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return workerSample{}, fmt.Errorf("worker metrics: %w", err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return workerSample{}, fmt.Errorf("worker metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return workerSample{}, fmt.Errorf("worker metrics: GET %s: %s (give --token, an API token)", url, resp.Status)
-	}
-	g, err := parseGauges(resp.Body, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines", "process_cpu_seconds_total")
-	if err != nil {
-		return workerSample{}, fmt.Errorf("worker metrics: %w", err)
-	}
-	rss, ok := g["process_resident_memory_bytes"]
-	if !ok {
-		return workerSample{}, fmt.Errorf("worker metrics: %s has no process_resident_memory_bytes", url)
-	}
-	return workerSample{
-		RSSMiB:        round2(rss / (1 << 20)),
-		HeapInuseMiB:  round2(g["go_memstats_heap_inuse_bytes"] / (1 << 20)),
-		Goroutines:    g["go_goroutines"],
-		CPUSecondsSum: g["process_cpu_seconds_total"],
-	}, nil
-}
-
-// parseGauges reads the unlabelled samples named in the Prometheus text exposition format.
-func parseGauges(r io.Reader, names ...string) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, " ")
-		if !ok || !slices.Contains(names, name) {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("sample %s: %w", name, err)
-		}
-		out[name] = v
-	}
-	return out, sc.Err()
-}
-
-func writeWorkerText(w io.Writer, r *workerReport) {
-	if r.Error != "" && len(r.Samples) == 0 {
-		fmt.Fprintf(w, "worker: no figures: %s\n", r.Error)
-		return
-	}
-	for _, p := range r.Phases {
-		fmt.Fprintf(w, "worker during %s (%s): RSS %.1f → %.1f MiB (max %.1f), heap in use %.1f MiB at the end, CPU %.1f s\n",
-			p.Phase, r.MetricsURL, p.RSSStartMiB, p.RSSEndMiB, p.RSSMaxMiB, p.HeapEndMiB, p.CPUSeconds)
-	}
-	if r.Error != "" {
-		fmt.Fprintf(w, "worker: some scrapes failed: %s\n", r.Error)
+		fmt.Fprintln(w, line)
 	}
 }

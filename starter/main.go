@@ -51,6 +51,12 @@ Commands:
   token create|list|revoke   API tokens: --tenant, --principal, --name, --ttl; the token is shown once
   bench                      drive generated incidents at --rate/s into a running stack: time to cards
                              p50/p95/p99, incidents and decisions per second; --bare compares a bare workflow
+  train                      train a new triage model now on the historical incidents (the workers retrain
+                             on a Temporal Schedule too: worker --retrain-every)
+  import-guide FILE.csv...   import the GUIDE dataset (or files of its format) as historical incidents the
+                             models learn from; idempotent, malformed rows listed in FILE.malformed.txt
+  gen-guide                  write a synthetic GUIDE-format CSV: --rows N --out FILE (--orgs, --seed, --test, --malformed-every)
+  eval --data FILE.csv       offline triage evaluation on GUIDE-format data: train, test, report (no stack needed)
 
 Decisions print the workflow's answer: accepted with the new card state, or rejected and why (exit 1).
 
@@ -101,6 +107,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if command == "bench" {
 		return runBench(ctx, args, stdout, stderr)
+	}
+	if command == "train" {
+		return runTrain(ctx, args, stdout, stderr)
+	}
+	if command == "import-guide" {
+		return runImportGuide(ctx, args, stdout, stderr)
+	}
+	if command == "gen-guide" {
+		return runGenGuide(ctx, args, stdout, stderr)
+	}
+	if command == "eval" {
+		return runEval(ctx, args, stdout, stderr)
 	}
 	var opts options
 	fs := flag.NewFlagSet("starter "+command, flag.ContinueOnError)

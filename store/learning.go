@@ -23,6 +23,7 @@ const (
 type HistoricalIncident struct {
 	Source     string
 	OrgID      string
+	IncidentID string
 	Incident   guide.Incident
 	ImportedAt time.Time
 }
@@ -92,13 +93,38 @@ func (s *Store) UpsertHistorical(ctx context.Context, source string, incs []guid
 	return n, nil
 }
 
+// UpsertGuided stores one of this system's closed incidents as a historical incident (source 'guided'),
+// keyed by its tenant and ID.
+func (s *Store) UpsertGuided(ctx context.Context, tenantID, incidentID string, inc guide.Incident) error {
+	agg, err := json.Marshal(inc)
+	if err != nil {
+		return fmt.Errorf("encode incident %s/%s: %w", tenantID, incidentID, err)
+	}
+	r := historicalRow{Source: SourceGuided, OrgID: tenantID, IncidentID: incidentID, Grade: string(inc.Grade), Aggregate: agg,
+		Actions: pq.StringArray(append([]string{}, inc.Actions...))}
+	if !inc.First.IsZero() {
+		f, l := inc.First.UTC(), inc.Last.UTC()
+		r.FirstSeen, r.LastSeen = &f, &l
+	}
+	if _, err := namedExec(ctx, s.db, upsertHistorical, r); err != nil {
+		return fmt.Errorf("store closed incident %s/%s for learning: %w", tenantID, incidentID, err)
+	}
+	return nil
+}
+
 const selectHistorical = `
 SELECT source, org_id, incident_id, grade, aggregate, actions, first_seen, last_seen, imported_at
-FROM historical_incidents WHERE (:source = '' OR source = :source) ORDER BY source, org_id, incident_id`
+FROM historical_incidents WHERE (:source = '' OR source = :source) AND (:org_id = '' OR org_id = :org_id)
+ORDER BY source, org_id, incident_id`
 
 // EachHistorical streams the stored historical incidents of source ("" for all) to fn, in key order.
 func (s *Store) EachHistorical(ctx context.Context, source string, fn func(HistoricalIncident) error) error {
-	q, args, err := sqlx.Named(selectHistorical, map[string]any{"source": source})
+	return s.EachHistoricalOf(ctx, source, "", fn)
+}
+
+// EachHistoricalOf is EachHistorical for one organisation (a tenant, for source 'guided'); "" for all.
+func (s *Store) EachHistoricalOf(ctx context.Context, source, orgID string, fn func(HistoricalIncident) error) error {
+	q, args, err := sqlx.Named(selectHistorical, map[string]any{"source": source, "org_id": orgID})
 	if err != nil {
 		return err
 	}
@@ -112,7 +138,7 @@ func (s *Store) EachHistorical(ctx context.Context, source string, fn func(Histo
 		if err := rows.StructScan(&r); err != nil {
 			return fmt.Errorf("historical incidents: %w", err)
 		}
-		h := HistoricalIncident{Source: r.Source, OrgID: r.OrgID, ImportedAt: r.ImportedAt.UTC()}
+		h := HistoricalIncident{Source: r.Source, OrgID: r.OrgID, IncidentID: r.IncidentID, ImportedAt: r.ImportedAt.UTC()}
 		if err := json.Unmarshal(r.Aggregate, &h.Incident); err != nil {
 			return fmt.Errorf("historical incident %s/%s/%s: %w", r.Source, r.OrgID, r.IncidentID, err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,6 +41,11 @@ type apiConfig struct {
 	RatePerSecond  float64
 	Burst          int
 	UIBaseURL      string
+	// ConsoleURL is the console's public base URL (the OpenID Connect redirect goes back to it);
+	// OIDCClientSecret and OIDCStateKey come from the environment only.
+	ConsoleURL       string
+	OIDCClientSecret string
+	OIDCStateKey     string
 }
 
 // DevAPIAddr is where `worker --dev` serves the API unless told otherwise.
@@ -55,7 +63,32 @@ func (a *apiConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.WebhookSources, "webhook-sources", env("GUIDED_WEBHOOK_SOURCES", ""), "JSON file of approval-system sources: [{\"id\",\"tenantId\",\"principal\",\"secretEnv\"}] (env GUIDED_WEBHOOK_SOURCES)")
 	fs.Float64Var(&a.RatePerSecond, "api-rate", envFloat("GUIDED_API_RATE", 20), "requests per second allowed per principal (env GUIDED_API_RATE)")
 	fs.IntVar(&a.Burst, "api-burst", envInt("GUIDED_API_BURST", 40), "burst allowed per principal (env GUIDED_API_BURST)")
-	fs.StringVar(&a.UIBaseURL, "ui-url", env("TEMPORAL_UI_URL", ""), "Temporal Web UI base URL for links in API answers (env TEMPORAL_UI_URL)")
+	fs.StringVar(&a.UIBaseURL, "ui-url", env("TEMPORAL_UI_URL", ""), "Temporal Web UI base URL for links in API answers and the console (env TEMPORAL_UI_URL; --dev: the embedded UI)")
+	fs.StringVar(&a.ConsoleURL, "console-url", env("GUIDED_CONSOLE_URL", ""), "public base URL of the web console, e.g. https://guided.example.com: with --oidc-issuer it offers an OpenID Connect sign-in whose client ID is --oidc-audience (env GUIDED_CONSOLE_URL; the client secret in GUIDED_OIDC_CLIENT_SECRET)")
+	a.OIDCClientSecret = os.Getenv("GUIDED_OIDC_CLIENT_SECRET")
+	a.OIDCStateKey = os.Getenv("GUIDED_OIDC_STATE_KEY")
+}
+
+// consoleOIDC is the console's OpenID Connect sign-in, when an issuer and the console's URL are set.
+func consoleOIDC(ctx context.Context, cfg apiConfig) (api.OIDCLogin, error) {
+	if cfg.OIDCIssuer == "" || cfg.ConsoleURL == "" {
+		return nil, nil
+	}
+	var key []byte
+	if cfg.OIDCStateKey != "" {
+		var err error
+		if key, err = base64.StdEncoding.DecodeString(cfg.OIDCStateKey); err != nil || len(key) != auth.StateKeySize {
+			return nil, fmt.Errorf("GUIDED_OIDC_STATE_KEY must be %d random bytes in base64 (e.g. `openssl rand -base64 %d`), shared by every API instance", auth.StateKeySize, auth.StateKeySize)
+		}
+	}
+	login, err := auth.NewOIDCLogin(ctx, auth.OIDCLoginConfig{
+		Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCAudience, ClientSecret: cfg.OIDCClientSecret,
+		RedirectURL: strings.TrimSuffix(cfg.ConsoleURL, "/") + "/console/oidc/callback", StateKey: key,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("console OpenID Connect sign-in: %w", err)
+	}
+	return login, nil
 }
 
 // webhookSourceFile is one entry of the webhook sources file; the secret comes from an environment
@@ -116,10 +149,15 @@ func startAPI(ctx context.Context, cfg apiConfig, namespace, taskQueue string, c
 		}
 		chain = append(chain, oidc)
 	}
+	login, err := consoleOIDC(ctx, cfg)
+	if err != nil {
+		return "", nil, err
+	}
 	srv, err := api.New(api.Config{
 		Temporal: c, Namespace: namespace, TaskQueue: taskQueue, Store: store.New(db, logger.Named("store")),
 		Access: rbac.New(db, logger.Named("rbac")), Auth: chain, Webhooks: sources, Deliveries: api.NewPostgresDeliveries(db),
 		Registry: reg, Metrics: metrics, Logger: logger.Named("api"), RatePerSecond: cfg.RatePerSecond, Burst: cfg.Burst, UIBaseURL: cfg.UIBaseURL,
+		ConsoleOIDC: login,
 	})
 	if err != nil {
 		return "", nil, err
@@ -166,6 +204,10 @@ func startAPI(ctx context.Context, cfg apiConfig, namespace, taskQueue string, c
 // newRegistry is the Prometheus registry of the process: the API's, the SDK's and Go's metrics.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes, the heap the last GC found live, on top of the defaults: unlike the heap in
+	// use it does not saw-tooth between collections, so a leak shows as its slope (`starter bench`).
+	liveHeap := collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(liveHeap)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }

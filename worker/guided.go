@@ -27,6 +27,6 @@ func newActivities(g guidedConfig, db *sqlx.DB, logger hclog.Logger) (*activitie
 			WebhookURL: g.WebhookURL, WebhookSecret: g.WebhookSecret, WebhookActions: webhookActions,
 		},
 		LLMURL: g.LLMURL, LLMModel: g.LLMModel, LLMAPIKey: g.LLMAPIKey, LLMTimeout: g.LLMTimeout,
-		TriageThreshold: g.TriageThreshold, HighRiskApprovals: g.HighRiskApprovals, ApprovalTTL: g.ApprovalTTL,
+		TriageThreshold: g.TriageThreshold, ModelThreshold: g.ModelThreshold, HighRiskApprovals: g.HighRiskApprovals, ApprovalTTL: g.ApprovalTTL,
 	}, db, logger)
 }

@@ -121,6 +121,17 @@ func runRegisterSearchAttributes(ctx context.Context, cfg *config, logger hclog.
 }
 
 func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.Writer) error {
+	if err := cfg.Tuning.validate(); err != nil {
+		return err
+	}
+	// Before any SDK worker exists: the cache is made by the first one, and with --dev the embedded
+	// server's own system workers start first.
+	worker.SetStickyWorkflowCacheSize(cfg.Tuning.StickyCacheSize)
+	_, waitPprof, err := startPprof(ctx, cfg.Tuning.PprofAddr, logger.Named("pprof"))
+	if err != nil {
+		return err
+	}
+	defer waitPprof()
 	var db *sqlx.DB
 	var stack *devstack.Stack
 	if cfg.Dev {
@@ -128,7 +139,6 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 		if logger.GetLevel() > hclog.Debug {
 			temporalLogger.SetLevel(hclog.Warn)
 		}
-		var err error
 		stack, err = devstack.Start(ctx, devstack.Options{
 			DataDir:        cfg.DataDir,
 			TemporalPort:   cfg.TemporalPort,
@@ -156,7 +166,6 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 		if cfg.DatabaseURL == "" {
 			return errors.New("DATABASE_URL is not set: set it (or --database-url) to the PostgreSQL the worker uses, or run `worker --dev` for the embedded stack")
 		}
-		var err error
 		db, err = sqlx.ConnectContext(ctx, "postgres", cfg.DatabaseURL)
 		if err != nil {
 			return fmt.Errorf("connect to postgres at %s: %w", devstack.RedactURL(cfg.DatabaseURL), err)
@@ -166,6 +175,7 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 			return err
 		}
 	}
+	cfg.Tuning.sizePool(db)
 
 	reg := newRegistry()
 	cfg.Temporal.MetricsHandler = sdkmetrics.New(reg, "temporal")
@@ -175,6 +185,9 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 	}
 	defer c.Close()
 	metrics := api.NewMetrics(reg)
+	if cfg.Dev && cfg.API.UIBaseURL == "" {
+		cfg.API.UIBaseURL = stack.Temporal.UIURL()
+	}
 	apiURL, waitAPI, err := startAPI(ctx, cfg.API, cfg.Temporal.Namespace, cfg.TaskQueue, c, db, reg, metrics, logger)
 	if err != nil {
 		return err
@@ -185,6 +198,9 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 		if _, err := temporalclient.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, workflows.SearchAttributes()); err != nil {
 			return err
 		}
+	}
+	if err := ensureTrainSchedule(ctx, c, cfg.TaskQueue, cfg.Guided.RetrainEvery, logger); err != nil {
+		return err
 	}
 	acts, err := newActivities(cfg.Guided, db, logger)
 	if err != nil {
@@ -197,6 +213,7 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 		}
 		metrics.ObserveAction(action, result)
 	}
+	logger.Info("sticky workflow cache", "size", cfg.Tuning.StickyCacheSize, "db_max_conns", cfg.Tuning.DBMaxConns)
 	return serve(ctx, c, cfg.TaskQueue, acts, logger)
 }
 
@@ -230,13 +247,23 @@ Guided Response is running (dev mode)
   Temporal Web UI    %s
   PostgreSQL         %s
   HTTP API           %s
+  Web console        %s
   Worker task queue  %s
   Data directory     %s
 
 Trigger an incident: go run ./starter incident incident/testdata/graph_incident_multi.json
+Sign in to the console with a token: go run ./starter token create --tenant TENANT --principal YOU (README)
 Stop with Ctrl-C.
 
-`, stack.Temporal.FrontendAddress(), cfg.Temporal.Namespace, orNone(stack.Temporal.UIURL()), stack.RedactedDatabaseURL(), orNone(apiURL), cfg.TaskQueue, dataDir)
+`, stack.Temporal.FrontendAddress(), cfg.Temporal.Namespace, orNone(stack.Temporal.UIURL()), stack.RedactedDatabaseURL(), orNone(apiURL), orNone(consoleURL(apiURL)), cfg.TaskQueue, dataDir)
+}
+
+// consoleURL is the web console's address on the API's, if the API runs.
+func consoleURL(apiURL string) string {
+	if apiURL == "" {
+		return ""
+	}
+	return apiURL + "/console/"
 }
 
 func orNone(s string) string {
@@ -254,11 +281,15 @@ func runAPIOnly(ctx context.Context, cfg *config, logger hclog.Logger, stdout io
 	if cfg.API.Addr == "" {
 		cfg.API.Addr = ":8080"
 	}
+	if err := cfg.Tuning.validate(); err != nil {
+		return err
+	}
 	db, err := sqlx.ConnectContext(ctx, "postgres", cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("connect to postgres at %s: %w", devstack.RedactURL(cfg.DatabaseURL), err)
 	}
 	defer db.Close()
+	cfg.Tuning.sizePool(db)
 	if err := migrations.Check(ctx, db.DB); err != nil {
 		return err
 	}

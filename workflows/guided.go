@@ -203,7 +203,7 @@ func (s *incidentState) regenerate(ctx workflow.Context) error {
 		return err
 	}
 	var gen activities.GenerateCardsOutput
-	if err := workflow.ExecuteActivity(actx, a.GenerateCards, activities.GenerateCardsInput{Incident: s.current}).Get(ctx, &gen); err != nil {
+	if err := workflow.ExecuteActivity(actx, a.GenerateCards, activities.GenerateCardsInput{Incident: s.current, ModelVersion: s.g.ModelVersion}).Get(ctx, &gen); err != nil {
 		return err
 	}
 	s.g.Story = story.Story

@@ -426,13 +426,15 @@ func (s *incidentState) detailsMarkdown() string {
 	return b.String()
 }
 
+// The replacers are built once: building one is most of the cost of a call, and the details are rendered
+// whenever the state changes. A Replacer is immutable and safe for concurrent use.
+var (
+	markdownTextReplacer = strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "#", `\#`, "|", `\|`, "\n", " ", "\r", " ")
+	markdownCodeReplacer = strings.NewReplacer("`", "'", "\n", " ", "\r", " ")
+)
+
 // markdownText escapes characters that would turn attacker-controlled text into Markdown markup.
-func markdownText(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;", "#", `\#`, "|", `\|`, "\n", " ", "\r", " ")
-	return r.Replace(s)
-}
+func markdownText(s string) string { return markdownTextReplacer.Replace(s) }
 
 // markdownCode makes s safe inside a single-backtick code span.
-func markdownCode(s string) string {
-	return strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
-}
+func markdownCode(s string) string { return markdownCodeReplacer.Replace(s) }

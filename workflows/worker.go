@@ -11,5 +11,6 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflow(IncidentWorkflow)
 	w.RegisterWorkflow(FeedbackWorkflow)
 	w.RegisterWorkflow(BareWorkflow)
+	w.RegisterWorkflow(TrainWorkflow)
 	w.RegisterActivity(acts)
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// The profiling endpoints have no authentication: only loopback addresses are taken.
+func TestPprofAddrIsLoopbackOnly(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:6060", true},
+		{"localhost:6060", true},
+		{"[::1]:6060", true},
+		{"127.0.0.1:0", true},
+		{":6060", false},
+		{"0.0.0.0:6060", false},
+		{"10.0.0.5:6060", false},
+		{"example.com:6060", false},
+		{"6060", false},
+	} {
+		err := checkLoopback(tc.addr)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkLoopback(%q) = %v, want ok=%v", tc.addr, err, tc.ok)
+		}
+	}
+}
+
+func TestTuningFlags(t *testing.T) {
+	var cfg config
+	fs := newFlagSet("run", &cfg, io.Discard)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tuning.StickyCacheSize != defaultStickyCacheSize || cfg.Tuning.DBMaxConns != defaultDBMaxConns || cfg.Tuning.PprofAddr != "" {
+		t.Fatalf("defaults: %+v", cfg.Tuning)
+	}
+	if err := cfg.Tuning.validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GUIDED_STICKY_CACHE_SIZE", "250")
+	cfg = config{}
+	fs = newFlagSet("run", &cfg, io.Discard)
+	if err := fs.Parse([]string{"--db-max-conns", "5", "--pprof-addr", "127.0.0.1:6060"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tuning.StickyCacheSize != 250 || cfg.Tuning.DBMaxConns != 5 || cfg.Tuning.PprofAddr != "127.0.0.1:6060" {
+		t.Fatalf("set: %+v", cfg.Tuning)
+	}
+	for _, bad := range []tuningConfig{
+		{StickyCacheSize: -1, DBMaxConns: 1},
+		{StickyCacheSize: 10, DBMaxConns: 0},
+		{StickyCacheSize: 10, DBMaxConns: 1, PprofAddr: ":6060"},
+	} {
+		if err := bad.validate(); err == nil {
+			t.Errorf("%+v: want an error", bad)
+		}
+	}
+	// worker api takes the pool size, not the worker's cache or profiling flags.
+	cfg = config{}
+	fs = newFlagSet("api", &cfg, io.Discard)
+	if err := fs.Parse([]string{"--db-max-conns", "7"}); err != nil || cfg.Tuning.DBMaxConns != 7 {
+		t.Fatalf("api --db-max-conns: %v, %+v", err, cfg.Tuning)
+	}
+	if fs.Lookup("sticky-cache-size") != nil || fs.Lookup("pprof-addr") != nil {
+		t.Fatal("worker api registers worker-only flags")
+	}
+}
+
+// The profiling endpoints answer on their own listener and stop with the context.
+func TestPprofServes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	url, wait, err := startPprof(ctx, "127.0.0.1:0", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(url + "goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("GET goroutine: %s\n%.200s", resp.Status, body)
+	}
+	cancel()
+	wait()
+	if url, wait, err := startPprof(context.Background(), "", hclog.NewNullLogger()); err != nil || url != "" {
+		t.Fatalf("empty address: %q, %v", url, err)
+	} else {
+		wait()
+	}
+}
