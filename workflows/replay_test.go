@@ -38,6 +38,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 			r.RegisterWorkflow(workflows.IncidentWorkflow)
 			r.RegisterWorkflow(workflows.FeedbackWorkflow)
 			r.RegisterWorkflow(workflows.BareWorkflow)
+			r.RegisterWorkflow(workflows.TrainWorkflow)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(temporalclient.NewLogger(hclog.NewNullLogger()), f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -160,11 +161,21 @@ func TestRecordAndReplayFeedbackAndBare(t *testing.T) {
 	if err := bare.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]client.WorkflowRun{"feedback_v1.json": run, "bare_v1.json": bare} {
+	// A training run with too little history: it skips, through the same commands as a real one.
+	train, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train-replay-1", TaskQueue: env.TaskQueue}, workflows.TrainWorkflow, workflows.TrainInput{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trained workflows.TrainOutput
+	if err := train.Get(ctx, &trained); err != nil || trained.Skipped == "" {
+		t.Fatalf("train workflow: %+v, %v", trained, err)
+	}
+	for name, r := range map[string]client.WorkflowRun{"feedback_v1.json": run, "bare_v1.json": bare, "train_v1.json": train} {
 		history := fetchHistory(t, ctx, env.Client, r.GetID(), r.GetRunID())
 		replayer := worker.NewWorkflowReplayer()
 		replayer.RegisterWorkflow(workflows.FeedbackWorkflow)
 		replayer.RegisterWorkflow(workflows.BareWorkflow)
+		replayer.RegisterWorkflow(workflows.TrainWorkflow)
 		if err := replayer.ReplayWorkflowHistory(temporalclient.NewLogger(hclog.NewNullLogger()), history); err != nil {
 			t.Fatalf("replay %s: %v", name, err)
 		}
