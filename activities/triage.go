@@ -49,21 +49,18 @@ func (m *TriageModels) Get(ctx context.Context, version string) (*learn.Model, s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if version == "" {
-		if m.latest == "" || time.Since(m.checked) > m.Recheck {
-			latest, err := m.store.LatestModel(ctx, ModelKindTriage)
-			if errors.Is(err, store.ErrNotFound) {
-				m.checked = time.Now()
-				return nil, "", nil
-			}
-			if err != nil {
+		// The latest version alone, at most once per Recheck, "none yet" included; a body is read below,
+		// once per version. (The newest model's body used to be read again every minute, and the table on
+		// every call while no model was trained, under the lock every GenerateCards waits on.)
+		if m.checked.IsZero() || time.Since(m.checked) > m.Recheck {
+			latest, err := m.store.LatestModelVersion(ctx, ModelKindTriage)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, "", err
 			}
-			m.latest, m.checked = latest.Version, time.Now()
-			if _, ok := m.byVersion[latest.Version]; !ok {
-				if err := m.load(latest); err != nil {
-					return nil, "", err
-				}
-			}
+			m.latest, m.checked = latest, time.Now()
+		}
+		if m.latest == "" {
+			return nil, "", nil
 		}
 		version = m.latest
 	}

@@ -228,6 +228,21 @@ func (s *Store) LatestModel(ctx context.Context, kind string) (Model, error) {
 		map[string]any{"kind": kind})
 }
 
+// LatestModelVersion answers the version of the newest model of kind, or ErrNotFound: what a cache of
+// models asks often, without reading the model's body each time.
+func (s *Store) LatestModelVersion(ctx context.Context, kind string) (string, error) {
+	var version string
+	err := namedGet(ctx, s.db, `SELECT version FROM models WHERE kind = :kind ORDER BY created_at DESC, version DESC LIMIT 1`,
+		map[string]any{"kind": kind}, &version)
+	if errors.Is(err, ErrNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("latest model version: %w", err)
+	}
+	return version, nil
+}
+
 // GetModel answers the model of kind and version, or ErrNotFound.
 func (s *Store) GetModel(ctx context.Context, kind, version string) (Model, error) {
 	return s.model(ctx, `SELECT kind, version, created_at, metrics, body FROM models WHERE kind = :kind AND version = :version`,
