@@ -231,42 +231,9 @@ func (s *Server) refusal(err error) Problem {
 	return Unavailable("Temporal did not answer; try again (decisions are checked by the workflow, a retry is safe)")
 }
 
-// analystDecision handles the decision endpoints of the incident page and API clients.
+// analystDecision handles the decision endpoints of API clients: feedback also once the incident has
+// closed (through its own workflow), every other decision through the incident workflow's Update.
 func (s *Server) analystDecision(w http.ResponseWriter, r *http.Request, kind string) {
-	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
-	if !ok {
-		return
-	}
-	_, _, wfID, ok := s.incidentRef(w, r, c)
-	if !ok {
-		return
-	}
-	var raw json.RawMessage
-	if p := DecodeJSON(r, &raw, DefaultBodyLimit); p != nil {
-		WriteProblem(w, r, *p)
-		return
-	}
-	d, p := newDecision(kind, c.ID, r.PathValue("card"), raw)
-	if p != nil {
-		WriteProblem(w, r, *p)
-		return
-	}
-	s.decide(w, r, wfID, d)
-}
-
-func (s *Server) postClassification(w http.ResponseWriter, r *http.Request) {
-	s.analystDecision(w, r, "classify")
-}
-func (s *Server) postDecisions(w http.ResponseWriter, r *http.Request) {
-	s.analystDecision(w, r, "decide")
-}
-func (s *Server) postExtend(w http.ResponseWriter, r *http.Request) {
-	s.analystDecision(w, r, "extend")
-}
-func (s *Server) postUndo(w http.ResponseWriter, r *http.Request) { s.analystDecision(w, r, "undo") }
-
-// postFeedback takes feedback on a card, also once the incident has closed.
-func (s *Server) postFeedback(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.authorize(w, r, rbac.PermSecurityDataRead)
 	if !ok {
 		return
@@ -280,16 +247,35 @@ func (s *Server) postFeedback(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, *p)
 		return
 	}
-	d, p := newDecision("feedback", c.ID, r.PathValue("card"), raw)
+	d, p := newDecision(kind, c.ID, r.PathValue("card"), raw)
 	if p != nil {
 		WriteProblem(w, r, *p)
 		return
 	}
-	if p := s.sendFeedback(r, c, tenant, id, wfID, d); p != nil {
+	if kind == "feedback" {
+		p = s.sendFeedback(r, c, tenant, id, wfID, d)
+	} else {
+		p = s.send(r, wfID, d)
+	}
+	if p != nil {
 		WriteProblem(w, r, *p)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"accepted": true, "result": d.result})
+}
+
+func (s *Server) postClassification(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "classify")
+}
+func (s *Server) postDecisions(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "decide")
+}
+func (s *Server) postExtend(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "extend")
+}
+func (s *Server) postUndo(w http.ResponseWriter, r *http.Request) { s.analystDecision(w, r, "undo") }
+func (s *Server) postFeedback(w http.ResponseWriter, r *http.Request) {
+	s.analystDecision(w, r, "feedback")
 }
 
 // webhookBody is a decision posted by an external approval system.
