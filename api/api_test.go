@@ -428,6 +428,35 @@ func TestAPI(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("feedback: %d %s", r.status, r.body)
 		}
+
+		// A client that retries after a timeout sends the same Idempotency-Key: one record.
+		feedbackPath := incPath + "/cards/" + other.ID + "/feedback"
+		key := map[string]string{"Idempotency-Key": `"7f3a9c2e-retry"`}
+		for range 2 {
+			r = f.do("POST", feedbackPath, "rita@contoso.com", mustJSON(map[string]any{"helpful": false, "reason": "slow"}), key)
+			var out struct {
+				Result workflows.FeedbackOutput `json:"result"`
+			}
+			r.json(t, &out)
+			if r.status != http.StatusOK || out.Result.FeedbackID != "7f3a9c2e-retry" {
+				t.Fatalf("feedback with an Idempotency-Key: %d %s", r.status, r.body)
+			}
+		}
+		isProblem(t, f.do("POST", feedbackPath, "rita@contoso.com", mustJSON(map[string]any{"helpful": false, "feedbackId": "another"}), key), 422, "differ")
+		isProblem(t, f.do("POST", feedbackPath, "rita@contoso.com", mustJSON(map[string]any{"helpful": false}), map[string]string{"Idempotency-Key": "two words"}), 422, "Idempotency-Key")
+		fb, err := f.env.Store.ListFeedback(context.Background(), tenant, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyed := 0
+		for _, x := range fb {
+			if x.FeedbackID == "7f3a9c2e-retry" {
+				keyed++
+			}
+		}
+		if keyed != 1 {
+			t.Errorf("%d records of the retried feedback, want 1: %+v", keyed, fb)
+		}
 	})
 
 	t.Run("approval webhooks", func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 
@@ -106,6 +108,33 @@ func newDecision(kind, principal, cardID string, raw json.RawMessage) (decision,
 	return decision{}, &p
 }
 
+// idempotencyKey takes the request's Idempotency-Key header (the IETF draft's, a string, quoted or not)
+// as the feedback's ID: a client that retries after a timeout with the same key records its feedback
+// once. A feedbackId in the body must then be the same.
+func idempotencyKey(r *http.Request, d *decision) *Problem {
+	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if key == "" {
+		return nil
+	}
+	fail := func(msg string) *Problem { p := Unprocessable(msg); return &p }
+	if unquoted, err := strconv.Unquote(key); err == nil && strings.HasPrefix(key, `"`) {
+		key = unquoted
+	}
+	if key == "" || len(key) > 128 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return fail("Idempotency-Key: give 1 to 128 printable ASCII characters without spaces (a UUID, say)")
+	}
+	in, ok := d.input.(workflows.FeedbackInput)
+	if !ok {
+		return nil
+	}
+	if in.FeedbackID != "" && in.FeedbackID != key {
+		return fail("the body's feedbackId and the Idempotency-Key header differ: send one of them, or the same value")
+	}
+	in.FeedbackID = key
+	d.input = in
+	return nil
+}
+
 // decodeRaw decodes a JSON value strictly: unknown fields and trailing data are errors.
 func decodeRaw(raw json.RawMessage, v any) *Problem { return DecodeJSONBytes(raw, v) }
 
@@ -188,7 +217,7 @@ func (s *Server) sendFeedback(r *http.Request, c caller, tenant, id, workflowID 
 	ctx, cancel := s.temporalCtx(r)
 	defer cancel()
 	run, err := s.cfg.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.FeedbackWorkflowID(fid), TaskQueue: s.cfg.TaskQueue,
+		ID: workflows.FeedbackWorkflowID(tenant, fid), TaskQueue: s.cfg.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 	}, workflows.FeedbackWorkflow, workflows.FeedbackWorkflowInput{Feedback: rec, Permission: rbac.PermSecurityDataRead})
 	if err == nil {
@@ -248,6 +277,9 @@ func (s *Server) analystDecision(w http.ResponseWriter, r *http.Request, kind st
 		return
 	}
 	d, p := newDecision(kind, c.ID, r.PathValue("card"), raw)
+	if p == nil && kind == "feedback" {
+		p = idempotencyKey(r, &d)
+	}
 	if p != nil {
 		WriteProblem(w, r, *p)
 		return

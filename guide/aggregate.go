@@ -56,6 +56,9 @@ const chunkSize = 1 << 12
 //     SuspicionLevel counts. Techniques count each technique of each row.
 //   - First and Last: the earliest and latest timestamps (zero when no row has one).
 //   - Actions: the distinct ActionGranular labels (ActionGrouped when ActionGranular is empty).
+//   - Entities: the distinct identifiers of the entity columns (see EntityColumn), GUIDE's "not
+//     applicable" values among them; of more than MaxEntities, a sample that does not depend on the
+//     order of the rows.
 //
 // An Aggregator is not safe for concurrent use.
 type Aggregator struct {
@@ -67,6 +70,9 @@ type Aggregator struct {
 	strs   []string
 	intIDs map[int64]uint32
 	ints   []int64
+
+	// entityBuf holds a row's entity keys while they are added.
+	entityBuf []uint64
 
 	// The last value seen per field and its ID: rows in a row mostly repeat their neighbours' values.
 	lastStr [numFields]struct {
@@ -85,6 +91,7 @@ type Aggregator struct {
 type accumulator struct {
 	counts      []uint64 // packed entries, sorted
 	alerts      []int64  // distinct alert IDs, sorted
+	entities    []uint64 // distinct EntityKey values, sorted, at most MaxEntities (see addEntity)
 	first, last int64    // Unix milliseconds; first > last while no row had a time
 	rows        int32
 	grades      [3]int32 // votes, in the order of Grades
@@ -139,6 +146,10 @@ func (a *Aggregator) Add(row Row) {
 		acc.last = max(acc.last, ms)
 	}
 	acc.addAlert(row.AlertID)
+	a.entityBuf = row.entityValues(a.entityBuf[:0])
+	for _, e := range a.entityBuf {
+		acc.entities = addEntity(acc.entities, e)
+	}
 
 	acc.bump(fieldDetector, a.intID(fieldDetector, row.DetectorID))
 	acc.bump(fieldAlertTitle, a.intID(fieldAlertTitle, row.AlertTitle))
@@ -284,6 +295,7 @@ type slabs struct {
 	ints []Count[int64]
 	strs []Count[string]
 	acts []string
+	ents []uint64
 }
 
 const slabSize = 1024
@@ -310,6 +322,10 @@ func (a *Aggregator) incident(k Key, acc *accumulator, s *slabs) Incident {
 	}
 	if best >= 0 {
 		inc.Grade = Grades[best]
+	}
+	if len(acc.entities) > 0 {
+		inc.Entities = take(&s.ents, len(acc.entities))
+		copy(inc.Entities, acc.entities)
 	}
 	if acc.first <= acc.last {
 		inc.First = time.UnixMilli(acc.first).UTC()

@@ -118,7 +118,7 @@ func TestAggregatorCounts(t *testing.T) {
 		{OrgID: 3, IncidentID: 10, AlertID: 7, Timestamp: ts("2024-03-01T10:00:00Z"), DetectorID: 9, AlertTitle: 90,
 			Category: "Execution", MitreTechniques: []string{"T1059", "T1204"}, Grade: guide.GradeBenignPositive,
 			EntityType: "Machine", EvidenceRole: "Impacted", OSFamily: 0, CountryCode: 242,
-			ActionGrouped: "IsolateDevice", ActionGranular: "isolateresponse"},
+			ActionGrouped: "IsolateDevice", ActionGranular: "isolateresponse", DeviceID: 41, DeviceName: 42},
 		// Same IncidentId in another organisation: another incident.
 		{OrgID: 4, IncidentID: 10, AlertID: 1, Grade: guide.GradeFalsePositive, Category: "Discovery"},
 		{OrgID: 3, IncidentID: 10, AlertID: 5, Timestamp: ts("2024-02-28T09:00:00Z"), DetectorID: 2, AlertTitle: 20,
@@ -127,8 +127,10 @@ func TestAggregatorCounts(t *testing.T) {
 			ThreatFamily: "Mimikatz", Roles: "Attacker", OSFamily: 5, CountryCode: 242, ActionGrouped: "ContainAccount"},
 		{OrgID: 3, IncidentID: 10, AlertID: 7, Timestamp: ts("2024-03-02T11:30:00Z"), DetectorID: 9, AlertTitle: 90,
 			Category: "CommandAndControl", Grade: guide.GradeBenignPositive, EntityType: "Machine", EvidenceRole: "Impacted",
-			OSFamily: 5, CountryCode: 1, ActionGrouped: "IsolateDevice", ActionGranular: "isolateresponse"},
-		{OrgID: 3, IncidentID: 10, AlertID: 5, Grade: "", EntityType: "Ip", EvidenceRole: "Related", OSFamily: 5, CountryCode: 1},
+			OSFamily: 5, CountryCode: 1, ActionGrouped: "IsolateDevice", ActionGranular: "isolateresponse", DeviceID: 41},
+		{OrgID: 3, IncidentID: 10, AlertID: 5, Grade: "", EntityType: "Ip", EvidenceRole: "Related", OSFamily: 5, CountryCode: 1,
+			IPAddress: 41, Sha256: 7, FileName: 8, AccountUpn: 9, RegistryKey: 10, ResourceIDName: 11,
+			NetworkMessageID: 99, OSVersion: 98, State: 97},
 	}
 	a := guide.NewAggregator()
 	for _, r := range rows {
@@ -154,6 +156,12 @@ func TestAggregatorCounts(t *testing.T) {
 		Roles:          []guide.Count[string]{{Value: "Attacker", N: 1}},
 		OSFamilies:     []guide.Count[int64]{{Value: 0, N: 1}, {Value: 5, N: 3}},
 		Countries:      []guide.Count[int64]{{Value: 1, N: 2}, {Value: 242, N: 2}},
+		// The same identifier in two columns is two entities; NetworkMessageId, OSVersion and State
+		// identify nothing that recurs.
+		Entities: sortedKeys(guide.EntityKey(guide.EntityDeviceID, 41), guide.EntityKey(guide.EntityDeviceName, 42),
+			guide.EntityKey(guide.EntityIPAddress, 41), guide.EntityKey(guide.EntitySha256, 7),
+			guide.EntityKey(guide.EntityFileName, 8), guide.EntityKey(guide.EntityAccountUpn, 9),
+			guide.EntityKey(guide.EntityRegistryKey, 10), guide.EntityKey(guide.EntityResourceIDName, 11)),
 		// ActionGranular, else ActionGrouped; distinct and sorted.
 		Actions: []string{"ContainAccount", "isolateresponse"},
 	}
@@ -164,6 +172,43 @@ func TestAggregatorCounts(t *testing.T) {
 	if other.Key != (guide.Key{OrgID: 4, IncidentID: 10}) || other.Grade != guide.GradeFalsePositive || other.Rows != 1 ||
 		!other.First.IsZero() || other.Actions != nil || other.Techniques != nil {
 		t.Errorf("second incident %+v", other)
+	}
+}
+
+func sortedKeys(keys ...uint64) []uint64 {
+	slices.Sort(keys)
+	return keys
+}
+
+// An incident naming more identifiers than MaxEntities keeps a sample of them that does not depend on
+// the order of its rows; the column survives the packing.
+func TestAggregatorEntitySample(t *testing.T) {
+	var rows []guide.Row
+	for i := range 3 * guide.MaxEntities {
+		rows = append(rows, guide.Row{OrgID: 1, IncidentID: 2, AlertID: 3, URL: int64(1000 + i), Sha256: 5})
+	}
+	sample := func(rows []guide.Row) []uint64 {
+		a := guide.NewAggregator()
+		for _, r := range rows {
+			a.Add(r)
+		}
+		return a.Incidents()[0].Entities
+	}
+	got := sample(rows)
+	if len(got) != guide.MaxEntities || !slices.IsSorted(got) {
+		t.Fatalf("%d entities (sorted %v), want %d sorted", len(got), slices.IsSorted(got), guide.MaxEntities)
+	}
+	for _, k := range got {
+		if c := guide.Column(k); c != guide.EntityURL && c != guide.EntitySha256 {
+			t.Errorf("key %x has column %d", k, c)
+		}
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	if shuffled := sample(rows); !slices.Equal(shuffled, got) {
+		t.Errorf("shuffled rows keep another sample:\n%v\n%v", shuffled, got)
+	}
+	if k := guide.EntityKey(guide.EntityURL, -1); guide.Column(k) != guide.EntityURL {
+		t.Errorf("a negative identifier overwrote the column: %x", k)
 	}
 }
 

@@ -104,6 +104,12 @@ type Incident struct {
 	Roles          []Count[string]
 	OSFamilies     []Count[int64]
 	Countries      []Count[int64]
+	// Entities are the distinct identifiers the evidence names (devices, files, addresses, accounts,
+	// applications, ...), each packed with its column by EntityKey, sorted; at most MaxEntities, a
+	// sample of them for an incident that names more. GUIDE
+	// writes a "not applicable" value where a column does not apply: those are here too, and a model
+	// tells them by how many incidents share them.
+	Entities []uint64 `json:",omitempty"`
 	// Actions are the remediation-action labels (ActionGranular, else ActionGrouped), distinct, sorted:
 	// labels for the action ranking, never features.
 	Actions []string

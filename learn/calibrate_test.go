@@ -102,3 +102,50 @@ func TestThresholdForPrecision(t *testing.T) {
 		t.Error("abstained above the threshold")
 	}
 }
+
+// A model whose probabilities under-rate a class loses that class's near ties; weights fit for
+// macro-F1 give them back, and weights that do not help are not taken.
+func TestFitClassWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var probs [][]float64
+	var labels []int
+	for range 3000 {
+		y := rng.IntN(NumClasses)
+		p := []float64{0.2, 0.2, 0.2}
+		p[y] += 0.3 + 0.3*rng.Float64()
+		if y == 2 {
+			// Class 2 is under-rated: it mostly loses to class 1.
+			p[2] -= 0.25
+			p[1] += 0.1
+		}
+		s := p[0] + p[1] + p[2]
+		for k := range p {
+			p[k] /= s
+		}
+		probs, labels = append(probs, p), append(labels, y)
+	}
+	choose := func(w ClassWeights) float64 {
+		c := make([]int, len(probs))
+		for i, p := range probs {
+			c[i] = w.Choose(p)
+		}
+		return MacroF1(c, labels)
+	}
+	before := choose(ClassWeights{})
+	w := FitClassWeights(probs, labels)
+	after := choose(w)
+	if w == (ClassWeights{}) || w[2] <= w[1] || after < before+0.05 {
+		t.Errorf("weights %v: macro-F1 %.3f -> %.3f", w, before, after)
+	}
+	// Calibrated, well-ranked probabilities need no weights.
+	for i, y := range labels {
+		probs[i] = []float64{0.1, 0.1, 0.1}
+		probs[i][y] = 0.8
+	}
+	if w := FitClassWeights(probs, labels); w != (ClassWeights{}) {
+		t.Errorf("weights %v for a perfect ranking", w)
+	}
+	if got := MacroF1([]int{0, 1, 2, 2}, []int{0, 1, 2, 1}); math.Abs(got-(1+2.0/3+2.0/3)/3) > 1e-9 {
+		t.Errorf("MacroF1 = %v", got)
+	}
+}

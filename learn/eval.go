@@ -115,6 +115,13 @@ type Report struct {
 	ModelThreshold         float64 `json:"model_threshold"`
 	ModelCoverage          float64 `json:"model_coverage"`
 	ModelAnsweredPrecision float64 `json:"model_answered_precision"`
+	// CoverageAtPrecision is the share answered at the lowest threshold whose answers on the test
+	// incidents reach the model's target precision (an after-the-fact threshold, as the issue's
+	// reference was reported: comparable with the baseline's, not a deployable setting).
+	CoverageAtPrecision  float64 `json:"coverage_at_precision"`
+	ThresholdAtPrecision float64 `json:"threshold_at_precision"`
+	// Baseline is the reference model's evaluation on the same split, when asked for.
+	Baseline *BaselineReport `json:"baseline,omitempty"`
 
 	SimilarPrecisionAt5 float64 `json:"similar_precision_at_5"`
 	SimilarQueries      int     `json:"similar_queries"`
@@ -188,11 +195,10 @@ func Evaluate(m *Model, train, test []*guide.Incident, opts EvalOptions) Report 
 	}
 
 	// Triage.
-	var confusion [NumClasses][NumClasses]int
 	var conf []float64
 	var correct []bool
 	var probs [][]float64
-	var labels []int
+	var labels, choices []int
 	start := time.Now()
 	x := make([]float32, m.Features.Len())
 	for _, inc := range test {
@@ -202,7 +208,7 @@ func Evaluate(m *Model, train, test []*guide.Incident, opts EvalOptions) Report 
 		}
 		p := m.predictVector(m.Features.Vector(inc, x))
 		c := GradeIndex(p.Grade)
-		confusion[y][c]++
+		choices = append(choices, c)
 		conf = append(conf, p.Confidence)
 		correct = append(correct, c == y)
 		probs = append(probs, slices.Clone(p.Probabilities[:]))
@@ -211,29 +217,11 @@ func Evaluate(m *Model, train, test []*guide.Incident, opts EvalOptions) Report 
 	if len(labels) > 0 {
 		r.ScoreMicros = float64(time.Since(start).Microseconds()) / float64(len(labels))
 	}
-	right := 0
-	for k, g := range guide.Grades {
-		tp, fp, fn := confusion[k][k], 0, 0
-		right += tp
-		for j := range NumClasses {
-			if j != k {
-				fp += confusion[j][k]
-				fn += confusion[k][j]
-			}
-		}
-		cm := ClassMetrics{Support: tp + fn}
-		cm.Precision = ratio(tp, tp+fp)
-		cm.Recall = ratio(tp, tp+fn)
-		if cm.Precision+cm.Recall > 0 {
-			cm.F1 = 2 * cm.Precision * cm.Recall / (cm.Precision + cm.Recall)
-		}
-		r.PerClass[string(g)] = cm
-		r.MacroF1 += cm.F1 / NumClasses
-	}
-	r.Accuracy = ratio(right, len(labels))
+	r.PerClass, r.MacroF1, r.Accuracy = triageMetrics(choices, labels)
 	r.LogLoss = LogLoss(probs, labels)
 	r.Coverage, r.AnsweredPrecision = Coverage(conf, correct, opts.Threshold)
 	r.ModelCoverage, r.ModelAnsweredPrecision = Coverage(conf, correct, m.Threshold)
+	r.ThresholdAtPrecision, r.CoverageAtPrecision = coverageAtPrecision(conf, correct, m.TargetPrecision)
 
 	// Similar incidents: exact search of graded test incidents against the graded training incidents,
 	// whose embeddings are made chunk by chunk (memory stays that of one chunk, whatever the corpus).

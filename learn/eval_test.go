@@ -83,3 +83,37 @@ func TestEvaluateSynthetic(t *testing.T) {
 		t.Errorf("similar p@5 %.3f, %d action incidents, action recall %.3f", r.SimilarPrecisionAt5, r.ActionIncidents, r.ActionRecall)
 	}
 }
+
+// The reference sees no history: its vector is the plain aggregate entries and three identifiers as
+// numbers; on incidents whose grade follows their organisation's and detector's history, the triage
+// model, which reads that history, does better.
+func TestBaselineHasNoHistory(t *testing.T) {
+	incs := Pointers(synthIncidents(synthOptions{Incidents: 3000, Orgs: 60, Detectors: 120, Seed: 9}))
+	train, test := Split(incs, SplitByIncident, 0.7, 42)
+	b, err := EvaluateBaseline(train, test, DefaultTargetPrecision, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := FitFeatures(train, FeatureOptions{})
+	plain := 0
+	for i := range f.Names {
+		if !f.TargetEncoded(i) {
+			plain++
+		}
+	}
+	if b.Features != plain+len(baselineIDs) {
+		t.Errorf("baseline reads %d features, want the %d plain ones and %d identifiers", b.Features, plain, len(baselineIDs))
+	}
+	m, err := Train(train, TrainOptions{Seed: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Evaluate(m, train, test, EvalOptions{SimilarQueries: 1})
+	t.Logf("triage model macro-F1 %.3f, coverage %.3f at precision 0.92; baseline %.3f, %.3f", r.MacroF1, r.CoverageAtPrecision, b.MacroF1, b.CoverageAtPrecision)
+	if b.MacroF1 <= 0.34 || b.MacroF1 >= r.MacroF1 {
+		t.Errorf("baseline macro-F1 %.3f, triage model %.3f: want the baseline above chance and below the model", b.MacroF1, r.MacroF1)
+	}
+	if _, err := EvaluateBaseline(train[:5], test, DefaultTargetPrecision, 1); err == nil {
+		t.Error("a baseline from 5 incidents")
+	}
+}

@@ -24,7 +24,7 @@ import (
 )
 
 // FeaturesVersion names the feature layout; a model records it and refuses another.
-const FeaturesVersion = "features-v1"
+const FeaturesVersion = "features-v2"
 
 // NumClasses is the number of grades, the classes of the triage model (indexes into guide.Grades).
 const NumClasses = 3
@@ -57,10 +57,11 @@ const (
 	tableOrgDetector
 	tableTechnique
 	tableCategory
+	tableEntity
 	numTables
 )
 
-var tableNames = [numTables]string{"detector", "title", "org", "org_detector", "technique", "category"}
+var tableNames = [numTables]string{"detector", "title", "org", "org_detector", "technique", "category", "entity"}
 
 // tableDescriptions name a table for a person (the triage card's "why").
 var tableDescriptions = [numTables]string{
@@ -70,6 +71,7 @@ var tableDescriptions = [numTables]string{
 	"how this organisation graded these detectors before",
 	"how incidents with these MITRE techniques were graded before",
 	"how incidents of these categories were graded before",
+	"how incidents naming the same devices, accounts, addresses or files were graded before",
 }
 
 // GradeCounts counts incidents by grade, in guide.Grades order.
@@ -157,6 +159,10 @@ func incidentKeys(inc *guide.Incident, table int, dst []keyWeight) []keyWeight {
 				dst = append(dst, keyWeight{hashString(c.Value), float64(c.N)})
 			}
 		}
+	case tableEntity:
+		for _, k := range inc.Entities {
+			dst = append(dst, keyWeight{k, 1})
+		}
 	}
 	return dst
 }
@@ -197,7 +203,42 @@ type Features struct {
 	// HomeCountries are the organisations' most common CountryCode in the training incidents (not
 	// GUIDE's "not applicable"): evidence from elsewhere is abroad.
 	HomeCountries map[int64]int64 `json:"homeCountries"`
-	Encoder       Encoder         `json:"encoder"`
+	// CommonEntities are the entity identifiers (guide.EntityKey) that too many training incidents share
+	// to say anything of one: GUIDE's "not applicable" values, and the like. Sorted; the entity table
+	// does not hold them and the vector skips them.
+	CommonEntities []uint64 `json:"commonEntities"`
+	Encoder        Encoder  `json:"encoder"`
+}
+
+// commonEntityShare: an identifier shared by this share of the training incidents (and by at least
+// minCommonEntity of them) is common. GUIDE's "not applicable" values are in nearly every incident (any
+// row of another entity type carries them); a real entity in half of all incidents says little of one.
+const (
+	commonEntityShare = 0.5
+	minCommonEntity   = 20
+)
+
+// isCommonEntity reports whether key is one of f.CommonEntities.
+func (f *Features) isCommonEntity(key uint64) bool {
+	_, found := slices.BinarySearch(f.CommonEntities, key)
+	return found
+}
+
+// dropCommonEntities moves the identifiers that at least the common share of n training incidents
+// name out of the entity table into CommonEntities.
+func (f *Features) dropCommonEntities(n float64) {
+	limit := int32(math.Max(commonEntityShare*n, minCommonEntity))
+	table := f.Encoder.Tables[tableEntity]
+	f.CommonEntities = f.CommonEntities[:0]
+	for k, c := range table {
+		if c.total() >= limit {
+			f.CommonEntities = append(f.CommonEntities, k)
+		}
+	}
+	slices.Sort(f.CommonEntities)
+	for _, k := range f.CommonEntities {
+		delete(table, k)
+	}
 }
 
 // CountryNotApplicable is GUIDE's CountryCode for evidence without a country.
@@ -250,6 +291,7 @@ func FitFeatures(train []*guide.Incident, opts FeatureOptions) *Features {
 		addIncident(&f.Encoder.Tables, inc, c)
 	}
 	total := n[0] + n[1] + n[2]
+	f.dropCommonEntities(total)
 	for c := range n {
 		// An add-one prior keeps every share positive even for a one-class training set.
 		f.Encoder.Prior[c] = (n[c] + 1) / (total + NumClasses)
@@ -537,7 +579,7 @@ func (f *Features) vector(inc *guide.Incident, counts counter, newOrg bool, dst 
 	shares(f.Techniques, inc.Techniques, false, false)
 
 	e := &f.Encoder
-	var keyBuf [16]keyWeight
+	var keyBuf [guide.MaxEntities]keyWeight
 	keys := keyBuf[:0]
 	// The detectors' encodings, in inc.Detectors order: the priors of the organisation-detector pairs,
 	// which come in the same order.
@@ -546,6 +588,9 @@ func (f *Features) vector(inc *guide.Incident, counts counter, newOrg bool, dst 
 	orgEnc := e.smooth(counts(tableOrg, uint64(inc.Key.OrgID)), e.Prior)
 	for t := range numTables {
 		keys = incidentKeys(inc, t, keys[:0])
+		if t == tableEntity {
+			keys = slices.DeleteFunc(keys, func(kw keyWeight) bool { return f.isCommonEntity(kw.key) })
+		}
 		var mean, mx, mn [NumClasses]float64
 		for c := range mn {
 			mn[c] = math.Inf(1)

@@ -180,3 +180,61 @@ func TestFeatureNamesAndValues(t *testing.T) {
 		t.Fatal("empty incident")
 	}
 }
+
+// Entities that earlier incidents named tell how those incidents were graded; an identifier that most
+// incidents share (GUIDE's "not applicable") says nothing and is left out.
+func TestEntityHistory(t *testing.T) {
+	const notApplicable = 98799
+	common := guide.EntityKey(guide.EntityDeviceID, notApplicable)
+	bad := guide.EntityKey(guide.EntityIPAddress, 7)    // a campaign's address, in true positives
+	scanner := guide.EntityKey(guide.EntityDeviceID, 8) // the organisation's scanner, expected activity
+	var train []*guide.Incident
+	for i := range 300 {
+		inc := &guide.Incident{Key: guide.Key{OrgID: int64(i % 7), IncidentID: int64(i)}, Rows: 1, Alerts: 1}
+		inc.Entities = []uint64{common}
+		switch i % 3 {
+		case 0:
+			inc.Grade = guide.GradeTruePositive
+			inc.Entities = append(inc.Entities, bad)
+		case 1:
+			inc.Grade = guide.GradeBenignPositive
+			inc.Entities = append(inc.Entities, scanner)
+		default:
+			inc.Grade = guide.GradeFalsePositive
+			inc.Entities = append(inc.Entities, guide.EntityKey(guide.EntityURL, int64(1000+i)))
+		}
+		slices.Sort(inc.Entities)
+		train = append(train, inc)
+	}
+	f := FitFeatures(train, FeatureOptions{})
+	if !slices.Equal(f.CommonEntities, []uint64{common}) {
+		t.Fatalf("common entities %v, want the not-applicable value only", f.CommonEntities)
+	}
+	if _, ok := f.Encoder.Tables[tableEntity][common]; ok {
+		t.Error("the common value is still in the entity table")
+	}
+	tpMax, bpMax := index(t, f, "te_entity_TruePositive_max"), index(t, f, "te_entity_BenignPositive_max")
+	unseen := index(t, f, "te_entity_unseen_share")
+	vec := func(keys ...uint64) []float32 {
+		slices.Sort(keys)
+		return f.Vector(&guide.Incident{Key: guide.Key{OrgID: 99, IncidentID: 1}, Rows: 1, Alerts: 1, Entities: keys}, nil)
+	}
+	withBad, withScanner := vec(common, bad), vec(common, scanner)
+	if withBad[tpMax] < 0.9 || withScanner[bpMax] < 0.9 || withBad[bpMax] > 0.1 {
+		t.Errorf("TP max %.2f with the campaign's address, BP max %.2f with the scanner, %.2f with the address",
+			withBad[tpMax], withScanner[bpMax], withBad[bpMax])
+	}
+	if x := vec(common); x[unseen] != 1 || math.Abs(float64(x[tpMax])-f.Encoder.Prior[0]) > 1e-6 {
+		t.Errorf("only the common value: unseen share %.2f, TP max %.3f (prior %.3f)", x[unseen], x[tpMax], f.Encoder.Prior[0])
+	}
+	if x := vec(common, guide.EntityKey(guide.EntityURL, 1)); x[unseen] != 1 {
+		t.Errorf("a never-seen URL: unseen share %.2f", x[unseen])
+	}
+	// Out of fold, an incident's own grade never reaches its entity encoding: the FalsePositive URLs
+	// each appear once, so their incidents see them as unseen.
+	f.OutOfFold(train, OOFOptions{}, func(i int, x []float32) {
+		if train[i].Grade == guide.GradeFalsePositive && x[unseen] != 1 {
+			t.Fatalf("incident %d sees its own URL: unseen share %.2f", i, x[unseen])
+		}
+	})
+}

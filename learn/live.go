@@ -2,7 +2,9 @@ package learn
 
 import (
 	"cmp"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +39,7 @@ func FromIncident(inc *incident.Incident) guide.Incident {
 func FromLive(tenantID string, alerts []incident.Alert) guide.Incident {
 	a := newAggregate()
 	out := guide.Incident{Key: guide.Key{OrgID: HashID(tenantID)}}
+	var keys []uint64
 	alertIDs := map[string]bool{}
 	for i := range alerts {
 		al := &alerts[i]
@@ -83,6 +86,9 @@ func FromLive(tenantID string, alerts []incident.Alert) guide.Incident {
 			if e.IP != nil && e.IP.CountryCode != "" {
 				a.ints[3][HashID(strings.ToUpper(e.IP.CountryCode))]++
 			}
+			for _, k := range entityKeys(e, keys[:0]) {
+				a.entities[k] = true
+			}
 		}
 		if len(al.Entities) == 0 {
 			row(nil)
@@ -104,16 +110,111 @@ func FromLive(tenantID string, alerts []incident.Alert) guide.Incident {
 	out.LastVerdicts = sortedCounts(a.strs[5])
 	out.Roles = sortedCounts(a.strs[6])
 	out.ThreatFamilies = sortedCounts(a.strs[7])
+	out.Entities = sampleEntities(a.entities)
 	return out
 }
 
+// entityKeys appends the identifiers of a piece of evidence, each in the GUIDE column that holds its
+// kind (see guide.EntityColumn), hashed with HashID after lower-casing (identifiers are case-insensitive,
+// as incident.Entity.Key has them).
+func entityKeys(e *incident.Entity, dst []uint64) []uint64 {
+	add := func(col guide.EntityColumn, v string) {
+		if v != "" {
+			dst = append(dst, guide.EntityKey(col, HashID(strings.ToLower(v))))
+		}
+	}
+	user := func(u *incident.UserAccount) {
+		if u == nil {
+			return
+		}
+		add(guide.EntityAccountObjectID, u.AzureADUserID)
+		add(guide.EntityAccountUpn, u.UserPrincipalName)
+		add(guide.EntityAccountSid, u.UserSID)
+		if u.AccountName != "" {
+			add(guide.EntityAccountName, u.DomainName+`\`+u.AccountName)
+		}
+	}
+	file := func(f *incident.File) {
+		if f == nil {
+			return
+		}
+		add(guide.EntitySha256, f.SHA256)
+		add(guide.EntityFileName, f.FileName)
+		add(guide.EntityFolderPath, f.FilePath)
+	}
+	if d := e.Device; d != nil {
+		add(guide.EntityDeviceID, d.MdeDeviceID)
+		add(guide.EntityDeviceName, d.DNSName)
+	}
+	user(e.User)
+	if m := e.Mailbox; m != nil {
+		add(guide.EntityAccountUpn, m.PrimaryAddress)
+		user(m.UserAccount)
+	}
+	file(e.File)
+	if p := e.Process; p != nil {
+		file(p.ImageFile)
+		add(guide.EntityDeviceID, p.MdeDeviceID)
+	}
+	if e.IP != nil {
+		add(guide.EntityIPAddress, e.IP.Address)
+	}
+	if e.URL != nil {
+		add(guide.EntityURL, e.URL.URL)
+	}
+	if m := e.AnalyzedMessage; m != nil {
+		add(guide.EntityIPAddress, m.SenderIP)
+		for _, u := range m.URLs {
+			add(guide.EntityURL, u)
+		}
+		for _, h := range m.AttachmentSHA256s {
+			add(guide.EntitySha256, h)
+		}
+	}
+	if o := e.OAuthApplication; o != nil {
+		add(guide.EntityOAuthApplicationID, o.AppID)
+	}
+	if c := e.CloudApplication; c != nil && c.AppID != 0 {
+		add(guide.EntityApplicationID, strconv.FormatInt(c.AppID, 10))
+	}
+	if r := e.RegistryKey; r != nil && r.Key != "" {
+		add(guide.EntityRegistryKey, r.Hive+`\`+r.Key)
+	}
+	if r := e.RegistryValue; r != nil {
+		if r.Key != "" {
+			add(guide.EntityRegistryKey, r.Hive+`\`+r.Key)
+		}
+		add(guide.EntityRegistryValueData, r.Value)
+	}
+	if m := e.MailCluster; m != nil && m.ClusterByValue != "" {
+		add(guide.EntityEmailClusterID, m.ClusterBy+":"+m.ClusterByValue)
+	}
+	return dst
+}
+
+// sampleEntities is the set as guide.Incident.Entities holds it: sorted, and of more than
+// guide.MaxEntities the ones that hash lowest, as the GUIDE aggregator samples them.
+func sampleEntities(set map[uint64]bool) []uint64 {
+	if len(set) == 0 {
+		return nil
+	}
+	keys := slices.Collect(maps.Keys(set))
+	if len(keys) > guide.MaxEntities {
+		slices.SortFunc(keys, func(a, b uint64) int { return cmp.Compare(guide.SampleRank(a), guide.SampleRank(b)) })
+		keys = keys[:guide.MaxEntities]
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 type aggregate struct {
-	ints [4]map[int64]int32
-	strs [8]map[string]int32
+	ints     [4]map[int64]int32
+	strs     [8]map[string]int32
+	entities map[uint64]bool
 }
 
 func newAggregate() *aggregate {
-	a := &aggregate{}
+	a := &aggregate{entities: map[uint64]bool{}}
 	for i := range a.ints {
 		a.ints[i] = map[int64]int32{}
 	}

@@ -2,6 +2,7 @@ package learn
 
 import (
 	"hash/fnv"
+	"slices"
 	"testing"
 
 	"github.com/guided-response/guided/guide"
@@ -92,5 +93,40 @@ func TestHashStringIsFNV1a(t *testing.T) {
 		if got := hashString(s); got != h.Sum64() {
 			t.Errorf("%q: %x, FNV-1a %x", s, got, h.Sum64())
 		}
+	}
+}
+
+// A live incident's identifiers land in GUIDE's entity columns, case-insensitively: an incident naming
+// the same device or account as an earlier one meets it in the entity history.
+func TestLiveEntities(t *testing.T) {
+	alert := func(dev, upn, ip string) incident.Alert {
+		return incident.Alert{ID: "a", Title: "t", Entities: []incident.Entity{
+			{Kind: incident.KindDevice, Device: &incident.Device{MdeDeviceID: dev, DNSName: "ws1.contoso.com"}},
+			{Kind: incident.KindUser, User: &incident.UserAccount{UserPrincipalName: upn, AccountName: "alex", DomainName: "CONTOSO"}},
+			{Kind: incident.KindIP, IP: &incident.IP{Address: ip}},
+			{Kind: incident.KindProcess, Process: &incident.Process{ImageFile: &incident.File{SHA256: "AB12", FileName: "x.exe"}}},
+		}}
+	}
+	a := FromLive("t1", []incident.Alert{alert("DEV1", "Alex@Contoso.com", "10.0.0.1")})
+	b := FromLive("t1", []incident.Alert{alert("dev1", "alex@contoso.com", "10.0.0.2")})
+	cols := map[guide.EntityColumn]bool{}
+	for _, k := range a.Entities {
+		cols[guide.Column(k)] = true
+	}
+	for _, c := range []guide.EntityColumn{guide.EntityDeviceID, guide.EntityDeviceName, guide.EntityAccountUpn,
+		guide.EntityAccountName, guide.EntityIPAddress, guide.EntitySha256, guide.EntityFileName} {
+		if !cols[c] {
+			t.Errorf("column %d missing from %v", c, a.Entities)
+		}
+	}
+	shared := 0
+	for _, k := range a.Entities {
+		if slices.Contains(b.Entities, k) {
+			shared++
+		}
+	}
+	// All but the IP address.
+	if shared != len(a.Entities)-1 || len(a.Entities) != 7 {
+		t.Errorf("%d entities, %d shared with the other incident", len(a.Entities), shared)
 	}
 }

@@ -39,6 +39,9 @@ type Model struct {
 	Features    *Features   `json:"features"`
 	Trees       *GBDT       `json:"trees"`
 	Calibration Calibration `json:"calibration"`
+	// ClassWeights choose the suggested grade from the calibrated probabilities (fit for macro-F1 on
+	// held-out incidents; absent in a model that did not need them).
+	ClassWeights ClassWeights `json:"classWeights"`
 	// Threshold is the confidence below which the model abstains, chosen on held-out incidents for
 	// TargetPrecision (DefaultThreshold when it could not be).
 	Threshold       float64       `json:"threshold"`
@@ -212,13 +215,14 @@ func Train(incidents []*guide.Incident, opts TrainOptions) (*Model, error) {
 		threshold = DefaultThreshold
 	}
 	m.Threshold = threshold
+	m.ClassWeights = FitClassWeights(probs, labels)
 	cov, prec := Coverage(conf, correct, threshold)
 	m.Trained = TrainingStats{
 		Incidents: len(graded), Fit: len(fit), Validation: len(valid), Rounds: info.Rounds,
 		ValidLogLoss: finite(info.ValidLoss), CalibLogLoss: finite(LogLoss(probs, labels)),
 		ValidCoverage: cov, ValidAnswered: finite(prec),
 	}
-	opts.Log("calibrated", "temperature", m.Calibration.Temperature, "threshold", threshold, "valid_coverage", cov,
+	opts.Log("calibrated", "temperature", m.Calibration.Temperature, "class_weights", m.ClassWeights[:], "threshold", threshold, "valid_coverage", cov,
 		"valid_answered_precision", prec, "seconds", time.Since(start).Seconds())
 
 	m.Embedder = FitEmbedder(incidents)
@@ -271,8 +275,8 @@ func (m *Model) predictVector(x []float32) Prediction {
 	var raw, probs [NumClasses]float64
 	m.Calibration.Probabilities(m.Trees.Raw(x, raw[:0]), probs[:0])
 	p := Prediction{Probabilities: probs}
-	c, conf := Confidence(probs[:])
-	p.Grade, p.Confidence = guide.Grades[c], conf
+	c := m.ClassWeights.Choose(probs[:])
+	p.Grade, p.Confidence = guide.Grades[c], probs[c]
 	return p
 }
 

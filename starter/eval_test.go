@@ -90,7 +90,11 @@ func TestEvalJSONLastLineHasEveryKey(t *testing.T) {
 	path := writeGUIDE(t, 1500, 30)
 	for _, by := range []string{"incident", "org"} {
 		var out, errb bytes.Buffer
-		err := run(context.Background(), []string{"eval", "--data", path, "--by", by, "--json", "--seed", "7", "--log-level", "warn"}, &out, &errb)
+		args := []string{"eval", "--data", path, "--by", by, "--json", "--seed", "7", "--log-level", "warn"}
+		if by == "incident" {
+			args = append(args, "--baseline")
+		}
+		err := run(context.Background(), args, &out, &errb)
 		if err != nil {
 			t.Fatalf("by %s: %v\n%s", by, err, errb.String())
 		}
@@ -120,6 +124,23 @@ func TestEvalJSONLastLineHasEveryKey(t *testing.T) {
 		}
 		if f1 := got["macro_f1"].(float64); f1 < 0.5 {
 			t.Errorf("by %s: macro-F1 %.3f on an easy file", by, f1)
+		}
+		if c := got["coverage_at_precision"].(float64); c <= 0 || c > 1 {
+			t.Errorf("by %s: coverage at precision %v", by, c)
+		}
+		base, ok := got["baseline"].(map[string]any)
+		switch {
+		case by == "org" && ok:
+			t.Errorf("a baseline nobody asked for: %v", base)
+		case by == "incident" && !ok:
+			t.Errorf("--baseline gave no baseline: %s", last)
+		case by == "incident":
+			if f1 := base["macro_f1"].(float64); f1 < 0.4 || f1 > 1 {
+				t.Errorf("baseline macro-F1 %v", f1)
+			}
+			if !strings.Contains(out.String(), "reference baseline (") {
+				t.Errorf("the table does not show the baseline:\n%s", out.String())
+			}
 		}
 		t.Logf("by %s:\n%s", by, out.String())
 	}

@@ -309,7 +309,7 @@ func giveFeedback(ctx context.Context, c client.Client, opts *options, id string
 		Category: found.Category, RuleID: found.RuleID, Principal: g.principal, Helpful: g.helpful, Reason: g.reason, Comment: g.comment,
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.FeedbackWorkflowID(fid), TaskQueue: opts.taskQueue,
+		ID: workflows.FeedbackWorkflowID(st.TenantID, fid), TaskQueue: opts.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 	}, workflows.FeedbackWorkflow, workflows.FeedbackWorkflowInput{Feedback: rec, Permission: rbac.PermSecurityDataRead})
 	if err != nil {

@@ -36,7 +36,7 @@ INSERT INTO feedback (
 VALUES (
 	:feedback_id, :tenant_id, :incident_id, :card_id, :principal, :helpful, :reason, :comment, :card_action,
 	:card_category, :rule_id, COALESCE(CAST(:created_at AS timestamptz), now()))
-ON CONFLICT (feedback_id) DO NOTHING`
+ON CONFLICT (tenant_id, feedback_id) DO NOTHING`
 
 	selectFeedbackColumns = `
 SELECT
@@ -45,7 +45,7 @@ SELECT
 FROM feedback`
 
 	selectFeedbackByID = selectFeedbackColumns + `
-WHERE feedback_id = :feedback_id`
+WHERE tenant_id = :tenant_id AND feedback_id = :feedback_id`
 
 	listFeedback = selectFeedbackColumns + `
 WHERE tenant_id = :tenant_id AND incident_id = :incident_id
@@ -67,7 +67,8 @@ type feedbackRow struct {
 	CreatedAt    *time.Time `db:"created_at"`
 }
 
-// RecordFeedback stores feedback once per ID: created is false when that ID was recorded before with
+// RecordFeedback stores feedback once per ID within its tenant (IDs are the callers' idempotency keys:
+// another tenant's equal ID is another feedback): created is false when that ID was recorded before with
 // the same content (a retry), and the error is ErrDuplicate when it was recorded with other content.
 // CreatedAt is not part of the comparison.
 func (s *Store) RecordFeedback(ctx context.Context, f Feedback) (created bool, err error) {

@@ -42,6 +42,18 @@ func TestRecordFeedbackIsIdempotent(t *testing.T) {
 	}
 	countRows(t, db, "feedback", 1)
 
+	// Callers choose their IDs: another tenant's equal ID is another tenant's feedback, recorded, and
+	// the first tenant's record is neither touched nor named.
+	foreign := store.Feedback{FeedbackID: f.FeedbackID, TenantID: "tenant-b", IncidentID: "inc-9", CardID: "card-1",
+		Principal: "eve@fabrikam.com", Helpful: true}
+	if created, err := s.RecordFeedback(ctx, foreign); err != nil || !created {
+		t.Fatalf("another tenant's feedback with the same ID = %v, %v; want created", created, err)
+	}
+	countRows(t, db, "feedback", 2)
+	if got, err := s.ListFeedback(ctx, "tenant-b", "inc-9"); err != nil || len(got) != 1 || got[0].Principal != "eve@fabrikam.com" {
+		t.Errorf("tenant-b's feedback: %+v, %v", got, err)
+	}
+
 	got, err := s.ListFeedback(ctx, "tenant-a", "inc-1")
 	if err != nil {
 		t.Fatal(err)

@@ -300,5 +300,8 @@ type FeedbackWorkflowInput struct {
 	Permission rbac.Permission `json:"permission"`
 }
 
-// FeedbackWorkflowID is the workflow ID of a feedback given after close: one per feedback ID.
-func FeedbackWorkflowID(feedbackID string) string { return "feedback/" + idPart(feedbackID) }
+// FeedbackWorkflowID is the workflow ID of a feedback given after close: one per feedback ID of a
+// tenant (feedback IDs are the callers' idempotency keys, unique within a tenant only).
+func FeedbackWorkflowID(tenantID, feedbackID string) string {
+	return "feedback/" + idPart(tenantID) + "/" + idPart(feedbackID)
+}

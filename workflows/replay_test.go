@@ -146,7 +146,7 @@ func TestRecordAndReplayFeedbackAndBare(t *testing.T) {
 	fb := workflows.FeedbackWorkflowInput{Permission: rbac.PermSecurityDataRead, Feedback: activities.FeedbackRecord{
 		FeedbackID: "fb-replay-1", TenantID: "contoso", IncidentID: "42", CardID: "c-1", Principal: "rita@contoso.com", Helpful: true,
 	}}
-	run, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FeedbackWorkflowID("fb-replay-1"), TaskQueue: env.TaskQueue}, workflows.FeedbackWorkflow, fb)
+	run, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FeedbackWorkflowID("t1", "fb-replay-1"), TaskQueue: env.TaskQueue}, workflows.FeedbackWorkflow, fb)
 	if err != nil {
 		t.Fatal(err)
 	}
