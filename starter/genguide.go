@@ -13,7 +13,7 @@ import (
 	"github.com/guided-response/guided/internal/guidegen"
 )
 
-const genGuideUsage = `usage: starter gen-guide --rows N [--orgs M] [--seed S] [--test] [--malformed-every K] --out FILE
+const genGuideUsage = `usage: starter gen-guide --rows N [--orgs M] [--seed S] [--test] [--malformed-every K] [--label-noise P] --out FILE
 
 Write a synthetic file in the format of Microsoft's GUIDE dataset (GUIDE_Train.csv, or GUIDE_Test.csv
 with --test) for tests and benchmarks of the importer and the models. The same flags write the same
@@ -33,6 +33,7 @@ func runGenGuide(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of every random choice")
 	fs.BoolVar(&opts.Test, "test", false, "the test file's layout: a last column Usage (Public/Private)")
 	fs.IntVar(&opts.MalformedEvery, "malformed-every", 0, "make every Nth row malformed (0: none)")
+	noise := fs.Float64("label-noise", guidegen.DefaultLabelNoise, "share of incidents graded against their tendency (0: none)")
 	fs.StringVar(&out, "out", "", "file to write (- for standard output)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, genGuideUsage)
@@ -51,8 +52,14 @@ func runGenGuide(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errors.New("gen-guide: --orgs must not be negative")
 	case opts.MalformedEvery < 0:
 		return errors.New("gen-guide: --malformed-every must not be negative")
+	case *noise < 0 || *noise > 0.5:
+		return fmt.Errorf("gen-guide: --label-noise %g: give a share between 0 and 0.5", *noise)
 	case out == "":
 		return errors.New("gen-guide: name the file to write with --out (- for standard output)")
+	}
+	opts.LabelNoise = *noise
+	if opts.LabelNoise == 0 {
+		opts.LabelNoise = -1 // none
 	}
 
 	start := time.Now()

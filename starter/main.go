@@ -55,7 +55,7 @@ Commands:
                              on a Temporal Schedule too: worker --retrain-every)
   import-guide FILE.csv...   import the GUIDE dataset (or files of its format) as historical incidents the
                              models learn from; idempotent, malformed rows listed in FILE.malformed.txt
-  gen-guide                  write a synthetic GUIDE-format CSV: --rows N --out FILE (--orgs, --seed, --test, --malformed-every)
+  gen-guide                  write a synthetic GUIDE-format CSV: --rows N --out FILE (--orgs, --seed, --test, --malformed-every, --label-noise)
   eval --data FILE.csv       offline triage evaluation on GUIDE-format data: train, test, report (no stack needed)
 
 Decisions print the workflow's answer: accepted with the new card state, or rejected and why (exit 1).

@@ -279,6 +279,18 @@ func TestShape(t *testing.T) {
 
 	// Learnable, not trivially: the majority grade of an incident's first detector (learnt on one half
 	// of the incidents, tested on the other) beats the prior, and does not come near perfect.
+	prior, det, orgDet := majorityAccuracy(incs)
+	t.Logf("accuracy: prior %.3f, detector majority %.3f, organisation and detector %.3f", prior, det, orgDet)
+	if det < prior+0.1 || det > 0.9 || orgDet < det || orgDet > 0.93 {
+		t.Errorf("accuracy: prior %.3f, detector majority %.3f, organisation and detector %.3f", prior, det, orgDet)
+	}
+}
+
+// majorityAccuracy is the accuracy, on the odd incidents, of guessing the prior's mode, the majority
+// grade of the incident's primary detector and of its organisation and primary detector among the even
+// incidents.
+func majorityAccuracy(incs []guide.Incident) (prior, det, orgDet float64) {
+	share := func(n, of int) float64 { return float64(n) / float64(of) }
 	type votes [3]int
 	byDetector := map[int64]*votes{}
 	byOrgDetector := map[[2]int64]*votes{}
@@ -349,10 +361,31 @@ func TestShape(t *testing.T) {
 			orgDetHits++
 		}
 	}
-	prior, det, orgDet := share(priorHits, n), share(detHits, n), share(orgDetHits, n)
-	t.Logf("accuracy: prior %.3f, detector majority %.3f, organisation and detector %.3f", prior, det, orgDet)
-	if det < prior+0.1 || det > 0.9 || orgDet < det || orgDet > 0.93 {
-		t.Errorf("accuracy: prior %.3f, detector majority %.3f, organisation and detector %.3f", prior, det, orgDet)
+	return share(priorHits, n), share(detHits, n), share(orgDetHits, n)
+}
+
+// Label noise blurs what history says of a grade; without it the same history predicts better, and
+// the rows' grade shares stay GUIDE's either way.
+func TestLabelNoise(t *testing.T) {
+	accuracy := func(noise float64) float64 {
+		data, _ := generate(t, Options{Rows: 150000, Seed: 5, LabelNoise: noise})
+		s, incs := measure(t, data)
+		want := [3]float64{0.35, 0.43, 0.22}
+		for g := range want {
+			if got := float64(s.rowGrades[g]) / float64(s.labelled); math.Abs(got-want[g]) > 0.03 {
+				t.Errorf("noise %g: %s %.3f of rows, want %.2f", noise, guide.Grades[g], got, want[g])
+			}
+		}
+		_, _, orgDet := majorityAccuracy(incs)
+		return orgDet
+	}
+	clean, def, noisy := accuracy(-1), accuracy(0), accuracy(0.3)
+	t.Logf("organisation-and-detector majority accuracy: no noise %.3f, default %.3f, 30%% %.3f", clean, def, noisy)
+	if clean <= def || def <= noisy+0.1 {
+		t.Errorf("accuracy without noise %.3f, with the default %.3f, with 30%% %.3f: want them falling", clean, def, noisy)
+	}
+	if _, err := Generate(io.Discard, Options{Rows: 1, LabelNoise: 0.6}); err == nil {
+		t.Error("label noise 0.6 accepted")
 	}
 }
 

@@ -18,8 +18,9 @@ const (
 	maxRowsPerAlert = 30
 	// rowsPerIncident is GUIDE's mean: 9.5M rows, about 1M incidents.
 	rowsPerIncident = 9.5
-	// labelNoise is the share of incidents graded against their tendency (a uniformly drawn other grade).
-	labelNoise = 0.06
+	// DefaultLabelNoise is the share of incidents graded against their tendency (a uniformly drawn other
+	// grade) unless Options.LabelNoise says otherwise.
+	DefaultLabelNoise = 0.06
 	// blankGrade is the share of rows whose IncidentGrade cell is empty.
 	blankGrade = 0.002
 	// numCountries: CountryCode values 0-241 (242 is "not applicable").
@@ -140,7 +141,7 @@ func mean(cum []float64, first float64) float64 {
 	return m
 }
 
-func newWorld(r *rand.Rand, orgs int) *world {
+func newWorld(r *rand.Rand, orgs int, labelNoise float64) *world {
 	w := &world{}
 	catW := make([]float64, len(categories))
 	for i, c := range categories {
