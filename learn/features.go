@@ -224,15 +224,25 @@ func (f *Features) isCommonEntity(key uint64) bool {
 	return found
 }
 
+// minEntitySupport is the fewest training incidents an identifier must be named by to stay in the
+// entity table: most identifiers are named once, and one grade says little of the next incident (its
+// smoothed encoding is five-sixths the prior) while the table, which a model carries, would be several
+// times larger.
+const minEntitySupport = 2
+
 // dropCommonEntities moves the identifiers that at least the common share of n training incidents
-// name out of the entity table into CommonEntities.
+// name out of the entity table into CommonEntities, and drops those named by fewer than
+// minEntitySupport.
 func (f *Features) dropCommonEntities(n float64) {
 	limit := int32(math.Max(commonEntityShare*n, minCommonEntity))
 	table := f.Encoder.Tables[tableEntity]
 	f.CommonEntities = f.CommonEntities[:0]
 	for k, c := range table {
-		if c.total() >= limit {
+		switch t := c.total(); {
+		case t >= limit:
 			f.CommonEntities = append(f.CommonEntities, k)
+		case t < minEntitySupport:
+			delete(table, k)
 		}
 	}
 	slices.Sort(f.CommonEntities)
@@ -485,7 +495,12 @@ func (f *Features) OutOfFoldSubset(train []*guide.Incident, subset []int, opts O
 			if newOrg && (table == tableOrg || table == tableOrgDetector) {
 				return GradeCounts{}
 			}
-			return f.Encoder.Tables[table][key].minus(own[table][key])
+			all, ok := f.Encoder.Tables[table][key]
+			if !ok {
+				// Dropped from the table (a rare identifier): unseen, as for any incident.
+				return GradeCounts{}
+			}
+			return all.minus(own[table][key])
 		}
 		x = f.vector(train[i], oof, newOrg, x)
 		fn(i, x)

@@ -95,6 +95,14 @@ func synthIncidents(o synthOptions) []guide.Incident {
 		}
 		return len(w) - 1
 	}
+	// Entities come from a stream of their own (the other draws stay what they were): each organisation's
+	// machines and users, a few of them in most of its incidents, GUIDE's "not applicable" device on the
+	// rows of other types, and the addresses of a campaign in some true positives.
+	erng := rand.New(rand.NewPCG(o.Seed, 0xe17))
+	orgEntity := func(col guide.EntityColumn, org int) uint64 {
+		u := erng.Float64()
+		return guide.EntityKey(col, int64(org*1000+int(40*u*u)))
+	}
 	base := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
 	out := make([]guide.Incident, o.Incidents)
 	w := make([]float64, o.Detectors)
@@ -150,6 +158,18 @@ func synthIncidents(o synthOptions) []guide.Incident {
 				if ent == "Ip" {
 					a.ints[3][int64(1+rng.IntN(20))]++
 				}
+				switch {
+				case ent == "Machine":
+					a.entities[orgEntity(guide.EntityDeviceID, oi)] = true
+				case ent == "User":
+					a.entities[orgEntity(guide.EntityAccountUpn, oi)] = true
+				case ent == "Ip" && g == 0 && erng.Float64() < 0.3:
+					a.entities[guide.EntityKey(guide.EntityIPAddress, int64(900_000+erng.IntN(30)))] = true
+				case ent == "Ip":
+					a.entities[orgEntity(guide.EntityIPAddress, oi)] = true
+				default:
+					a.entities[guide.EntityKey(guide.EntityDeviceID, 98799)] = true
+				}
 			}
 		}
 		inc.Alerts = int32(alerts)
@@ -165,6 +185,7 @@ func synthIncidents(o synthOptions) []guide.Incident {
 		inc.EvidenceRoles = sortedCounts(a.strs[3])
 		inc.SuspicionLevel = sortedCounts(a.strs[4])
 		inc.LastVerdicts = sortedCounts(a.strs[5])
+		inc.Entities = sampleEntities(a.entities)
 		if g == 0 && rng.Float64() < 0.2 {
 			for _, e := range inc.EntityTypes {
 				switch e.Value {
