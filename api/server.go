@@ -95,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, metrics: cfg.Metrics, console: renderer, similar: newSimilarIndexes(cfg.Store)}
+	s := &Server{cfg: cfg, metrics: cfg.Metrics, console: renderer, similar: newSimilarIndexes(cfg.Store, cfg.Logger)}
 	s.handler = s.routes()
 	return s, nil
 }

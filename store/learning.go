@@ -124,7 +124,11 @@ func (s *Store) EachHistorical(ctx context.Context, source string, fn func(Histo
 
 // EachHistoricalOf is EachHistorical for one organisation (a tenant, for source 'guided'); "" for all.
 func (s *Store) EachHistoricalOf(ctx context.Context, source, orgID string, fn func(HistoricalIncident) error) error {
-	q, args, err := sqlx.Named(selectHistorical, map[string]any{"source": source, "org_id": orgID})
+	return s.eachHistorical(ctx, selectHistorical, map[string]any{"source": source, "org_id": orgID}, fn)
+}
+
+func (s *Store) eachHistorical(ctx context.Context, query string, params map[string]any, fn func(HistoricalIncident) error) error {
+	q, args, err := sqlx.Named(query, params)
 	if err != nil {
 		return err
 	}
@@ -147,6 +151,19 @@ func (s *Store) EachHistoricalOf(ctx context.Context, source, orgID string, fn f
 		}
 	}
 	return rows.Err()
+}
+
+const selectHistoricalChanged = `
+SELECT source, org_id, incident_id, grade, aggregate, actions, first_seen, last_seen, imported_at
+FROM historical_incidents WHERE source = :source AND org_id = :org_id AND imported_at > :since
+ORDER BY imported_at, incident_id`
+
+// EachHistoricalChanged streams an organisation's historical incidents of source stored or changed after
+// since, oldest change first: what a follower of new incidents asks for. A transaction that commits late
+// can carry an imported_at a little before the newest one seen: ask again from a little earlier and
+// skip what you hold.
+func (s *Store) EachHistoricalChanged(ctx context.Context, source, orgID string, since time.Time, fn func(HistoricalIncident) error) error {
+	return s.eachHistorical(ctx, selectHistoricalChanged, map[string]any{"source": source, "org_id": orgID, "since": since.UTC()}, fn)
 }
 
 // CountHistorical counts the stored historical incidents by source.

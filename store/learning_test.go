@@ -90,3 +90,50 @@ func TestHistoricalIncidentsAndModels(t *testing.T) {
 		t.Errorf("triage-1: %v", err)
 	}
 }
+
+// A follower of a tenant's closed incidents asks for what changed since it last looked: new incidents
+// and changed ones, oldest change first; an unchanged upsert is not a change, nor another tenant's.
+func TestEachHistoricalChanged(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	changed := func(since time.Time) (ids []string, last time.Time) {
+		t.Helper()
+		err := s.EachHistoricalChanged(ctx, store.SourceGuided, "t1", since, func(h store.HistoricalIncident) error {
+			ids = append(ids, h.IncidentID)
+			last = h.ImportedAt
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, last
+	}
+	for _, id := range []string{"1", "2"} {
+		if err := s.UpsertGuided(ctx, "t1", id, historical(1, 1, guide.GradeTruePositive, 11)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.UpsertGuided(ctx, "t2", "9", historical(1, 1, guide.GradeTruePositive, 11)); err != nil {
+		t.Fatal(err)
+	}
+	ids, seen := changed(time.Time{})
+	if len(ids) != 2 || ids[0] != "1" || ids[1] != "2" {
+		t.Fatalf("changed since the beginning: %v", ids)
+	}
+	if ids, _ := changed(seen); len(ids) != 0 {
+		t.Fatalf("changed since the newest seen: %v", ids)
+	}
+	// The same content again is no change; a new grade is.
+	if err := s.UpsertGuided(ctx, "t1", "1", historical(1, 1, guide.GradeTruePositive, 11)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := changed(seen); len(ids) != 0 {
+		t.Fatalf("an unchanged upsert shows as changed: %v", ids)
+	}
+	if err := s.UpsertGuided(ctx, "t1", "1", historical(1, 1, guide.GradeFalsePositive, 11)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := changed(seen); len(ids) != 1 || ids[0] != "1" {
+		t.Fatalf("after a regrade: %v", ids)
+	}
+}
