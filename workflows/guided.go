@@ -99,7 +99,7 @@ func (s *incidentState) registerGuidedHandlers(ctx workflow.Context) error {
 
 // startSignalLoops serves the signal forms of the decisions: each is validated like the Update; a refused
 // or malformed one is recorded and ignored, it never fails or blocks the workflow.
-func (s *incidentState) startSignalLoops(ctx workflow.Context) {
+func (s *incidentState) startSignalLoops(ctx workflow.Context, quietTimers bool) {
 	serveSignal(ctx, s, MessageClassify, func(in ClassifyInput) string { return in.Principal }, s.validateClassify,
 		func(ctx workflow.Context, in ClassifyInput) error {
 			_, err := s.classify(ctx, in, viaSignal)
@@ -115,6 +115,26 @@ func (s *incidentState) startSignalLoops(ctx workflow.Context) {
 		func(ctx workflow.Context, in FeedbackInput) error { _, err := s.feedback(ctx, in); return err })
 
 	refresh := workflow.GetSignalChannel(ctx, SignalRefreshAccess)
+	if quietTimers {
+		// One period timer at a time: a refresh signal refreshes at once (several pending ones once)
+		// and leaves the period's timer running.
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			var period workflow.Future
+			for {
+				if period == nil {
+					period = workflow.NewTimer(ctx, s.g.Policy.AccessRefresh)
+				}
+				_ = workflow.Await(ctx, func() bool { return refresh.Len() > 0 || period.IsReady() })
+				for refresh.ReceiveAsync(nil) {
+				}
+				if period.IsReady() {
+					period = nil
+				}
+				s.loadAccess(ctx)
+			}
+		})
+		return
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			sel := workflow.NewSelector(ctx)
@@ -641,6 +661,34 @@ func (s *incidentState) runScheduler(ctx workflow.Context) {
 			continue
 		}
 		_, _ = workflow.AwaitWithTimeout(ctx, next.Sub(now), func() bool { return s.version != seen })
+	}
+}
+
+// runQuietScheduler is runScheduler (since the quiet-timers version) with one timer at a time: the timer
+// for the next deadline stays while that deadline stays, and is cancelled when it moves. runScheduler's
+// AwaitWithTimeout left its timer pending on every state change.
+func (s *incidentState) runQuietScheduler(ctx workflow.Context) {
+	var (
+		timer   workflow.Future
+		cancel  workflow.CancelFunc
+		timerAt time.Time
+	)
+	for {
+		now := workflow.Now(ctx)
+		s.fireDue(ctx, now)
+		next := s.nextDeadline()
+		if timer != nil && (timer.IsReady() || !next.Equal(timerAt)) {
+			if !timer.IsReady() {
+				cancel()
+			}
+			timer, cancel = nil, nil
+		}
+		if timer == nil && !next.IsZero() {
+			tctx, c := workflow.WithCancel(ctx)
+			timer, cancel, timerAt = workflow.NewTimer(tctx, max(next.Sub(now), 0)), c, next
+		}
+		seen := s.version
+		_ = workflow.Await(ctx, func() bool { return s.version != seen || (timer != nil && timer.IsReady()) })
 	}
 }
 

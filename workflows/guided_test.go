@@ -515,6 +515,56 @@ func TestGuidedResponseFeedback(t *testing.T) {
 	}
 }
 
+// Timers that stop mattering are cancelled: the scheduler keeps one timer for the next deadline, and
+// the access refresh one for its period, however many decisions, feedback and refresh signals come.
+// (Before the quiet-timers version each state change and each refresh signal left a timer pending until
+// it fired, hours later.)
+func TestTimersDoNotPileUp(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	pending, most := map[string]bool{}, 0
+	h.env.SetOnTimerScheduledListener(func(id string, _ time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		pending[id] = true
+		most = max(most, len(pending))
+	})
+	done := func(id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		delete(pending, id)
+	}
+	h.env.SetOnTimerFiredListener(done)
+	h.env.SetOnTimerCanceledListener(done)
+	for i := range 40 {
+		h.at(time.Minute+time.Duration(i)*time.Second, func() {
+			h.send(MessageFeedback, FeedbackInput{Principal: reader, CardID: "c-block", Helpful: i%2 == 0, Reason: "noisy"})
+			if i%4 == 0 {
+				h.env.SignalWorkflow(SignalRefreshAccess, nil)
+			}
+		})
+	}
+	h.at(2*time.Minute, func() {
+		h.send(MessageDecide, DecideInput{Principal: analyst, CardIDs: []string{"c-block"}, Decision: card.DecisionApprove})
+	})
+	h.at(3*time.Minute, func() {
+		h.send(MessageClassify, ClassifyInput{Principal: analyst, Classification: incident.ClassificationFalsePositive, Determination: incident.DeterminationNotMalicious})
+		h.send(MessageDecide, DecideInput{Principal: analyst, CardIDs: []string{"c-isolate", "c-hunt"}, Decision: card.DecisionReject})
+	})
+	h.run()
+	h.wantCompleted()
+	if len(h.feedback) != 40 {
+		t.Fatalf("%d feedback stored, want 40", len(h.feedback))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("at most %d timers pending", most)
+	// The scheduler's and the refresh's (a third while one is replaced).
+	if most > 3 {
+		t.Errorf("up to %d timers pending at once", most)
+	}
+}
+
 // Continue-as-new carries the guided state whole: classification, decided cards, deadlines.
 func TestGuidedResponseContinuesAsNewWithState(t *testing.T) {
 	h := newHarness(t)

@@ -24,6 +24,11 @@ const defaultMaxUpdates = 500
 // that ran while the incident closed (workflow.GetVersion).
 const changeCloseAwaitsSideEffects = "close-awaits-side-effects"
 
+// changeQuietTimers versions timers that are cancelled when they stop mattering: the scheduler's when
+// the next deadline moves, and the access refresh's period is kept across refresh signals. Before it,
+// every state change and every refresh signal left a timer pending until it fired (see runScheduler).
+const changeQuietTimers = "quiet-timers"
+
 // a is the typed nil pointer workflows name activities through; the worker registers the real struct.
 var a *activities.Activities
 
@@ -120,8 +125,13 @@ func (s *incidentState) run(ctx workflow.Context) (IncidentResult, error) {
 		return IncidentResult{}, err
 	}
 	s.applySourceResolution(ctx)
-	s.startSignalLoops(ctx)
-	workflow.Go(ctx, s.runScheduler)
+	quietTimers := workflow.GetVersion(ctx, changeQuietTimers, workflow.DefaultVersion, 1) >= 1
+	s.startSignalLoops(ctx, quietTimers)
+	if quietTimers {
+		workflow.Go(ctx, s.runQuietScheduler)
+	} else {
+		workflow.Go(ctx, s.runScheduler)
+	}
 	workflow.Go(ctx, s.runIngestLoop)
 
 	for {
