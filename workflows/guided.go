@@ -266,6 +266,11 @@ func (s *incidentState) loadAccess(ctx workflow.Context) {
 }
 
 // durableOptions retry until the store is back: a decision or an incident must not be lost to an outage.
+// errClosing refuses a decision that arrives while the incident closes: its report and outcome are being
+// written from the state as it was, and a decision now would be missing from them. Feedback is still
+// taken (it is stored on its own).
+var errClosing = refuse(RejectConflict, "the incident is closing: its guided response is over and its report written; feedback is still taken")
+
 func durableOptions(startToClose time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: startToClose,
@@ -305,6 +310,9 @@ func (s *incidentState) checkPrincipal(principal string, perm rbac.Permission) e
 func (s *incidentState) validateClassify(_ workflow.Context, in ClassifyInput) error {
 	if !s.g.Ready {
 		return errNotReady
+	}
+	if s.closing {
+		return errClosing
 	}
 	if err := s.checkPrincipal(in.Principal, permClassify); err != nil {
 		return err
@@ -347,6 +355,9 @@ func (s *incidentState) classify(ctx workflow.Context, in ClassifyInput, via str
 func (s *incidentState) validateDecide(_ workflow.Context, in DecideInput) error {
 	if !s.g.Ready {
 		return errNotReady
+	}
+	if s.closing {
+		return errClosing
 	}
 	if in.Decision != card.DecisionApprove && in.Decision != card.DecisionReject {
 		return refuse(RejectInvalid, "decision %q: use approve or reject", in.Decision)
@@ -420,6 +431,9 @@ func (s *incidentState) validateExtend(_ workflow.Context, in ExtendInput) error
 	if !s.g.Ready {
 		return errNotReady
 	}
+	if s.closing {
+		return errClosing
+	}
 	c := s.card(in.CardID)
 	if c == nil {
 		return refuse(RejectNotFound, "no card %s in this incident", in.CardID)
@@ -447,6 +461,9 @@ func (s *incidentState) extend(ctx workflow.Context, in ExtendInput, via string)
 func (s *incidentState) validateUndo(_ workflow.Context, in UndoInput) error {
 	if !s.g.Ready {
 		return errNotReady
+	}
+	if s.closing {
+		return errClosing
 	}
 	c := s.card(in.CardID)
 	if c == nil {

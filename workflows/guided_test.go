@@ -62,6 +62,8 @@ type harness struct {
 	audits   []activities.AuditInput
 	feedback []activities.FeedbackRecord
 	closed   *activities.CloseIncidentInput
+	// closeFailures fails that many CloseIncident attempts first (the retries keep the incident closing).
+	closeFailures int
 	applyErr func(in activities.ApplyActionInput, attempt int) error
 	attempts map[string]int
 	// persisted lists the versions PersistIncident stored; persistErr, when set, fails it.
@@ -113,6 +115,10 @@ func newHarness(t *testing.T) *harness {
 	h.env.OnActivity(a.CloseIncident, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseIncidentInput) (activities.CloseIncidentOutput, error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		if h.closeFailures > 0 {
+			h.closeFailures--
+			return activities.CloseIncidentOutput{}, errors.New("database unavailable")
+		}
 		h.closed = &in
 		return activities.CloseIncidentOutput{ReportMarkdown: "# report"}, nil
 	})
@@ -562,6 +568,37 @@ func TestTimersDoNotPileUp(t *testing.T) {
 	// The scheduler's and the refresh's (a third while one is replaced).
 	if most > 3 {
 		t.Errorf("up to %d timers pending at once", most)
+	}
+}
+
+// While the incident closes (here its close activity is retried for about a minute), decisions are
+// refused: the report and outcome are written from the state as it was. Feedback is still taken.
+func TestDecisionsRefusedWhileClosing(t *testing.T) {
+	h := newHarness(t)
+	h.closeFailures = 5 // 1+2+4+8+16 s of retries
+	h.at(time.Minute, func() {
+		h.send(MessageClassify, ClassifyInput{Principal: analyst, Classification: incident.ClassificationFalsePositive, Determination: incident.DeterminationNotMalicious})
+		h.send(MessageDecide, DecideInput{Principal: analyst, CardIDs: []string{"c-block", "c-isolate", "c-hunt"}, Decision: card.DecisionReject})
+	})
+	var reclassify, fb *reply
+	h.at(time.Minute+10*time.Second, func() {
+		if st := h.status(); st.Phase != PhaseClosed {
+			t.Fatalf("phase %s 10 s after the last decision, want closing", st.Phase)
+		}
+		reclassify = h.send(MessageClassify, ClassifyInput{Principal: analyst, Classification: incident.ClassificationTruePositive, Determination: incident.DeterminationMalware})
+		fb = h.send(MessageFeedback, FeedbackInput{Principal: reader, CardID: "c-block", Helpful: true})
+	})
+	h.at(time.Minute+20*time.Second, func() {
+		mustContain(t, reclassify.result(t), "closing")
+		fb.ok(t, nil)
+	})
+	h.run()
+	h.wantCompleted()
+	if h.closed == nil || h.closed.Classification != incident.ClassificationFalsePositive {
+		t.Fatalf("closed with %+v, want the classification made before closing", h.closed)
+	}
+	if len(h.feedback) != 1 {
+		t.Errorf("%d feedback stored while closing, want 1", len(h.feedback))
 	}
 }
 

@@ -29,6 +29,10 @@ const changeCloseAwaitsSideEffects = "close-awaits-side-effects"
 // every state change and every refresh signal left a timer pending until it fired (see runScheduler).
 const changeQuietTimers = "quiet-timers"
 
+// changeRefuseWhenClosing versions the refusal of decisions (classify, decide, extend, undo) while the
+// incident closes: before it they were accepted after the report was built and were missing from it.
+const changeRefuseWhenClosing = "refuse-when-closing"
+
 // a is the typed nil pointer workflows name activities through; the worker registers the real struct.
 var a *activities.Activities
 
@@ -64,6 +68,8 @@ type incidentState struct {
 	version int
 	// inflight counts running coroutines with side effects (actions, audit writes, re-ingests).
 	inflight int
+	// closing refuses decisions but feedback: the incident is being closed (see changeRefuseWhenClosing).
+	closing bool
 	undoing  map[string]bool
 	auditSeq int
 	// published remembers the search attributes last written, to write only changes.
@@ -215,6 +221,7 @@ func (s *incidentState) applySourceResolution(ctx workflow.Context) {
 // close writes the report and the training data, then ends the run.
 func (s *incidentState) close(ctx workflow.Context) (IncidentResult, error) {
 	s.phase = PhaseClosed
+	s.closing = workflow.GetVersion(ctx, changeRefuseWhenClosing, workflow.DefaultVersion, 1) >= 1
 	cls := s.g.Classification
 	in := activities.CloseIncidentInput{
 		Incident: s.current, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Story: s.g.Story,

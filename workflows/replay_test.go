@@ -108,7 +108,8 @@ func TestRecordAndReplayLiveHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The current version of the incident workflow: v1 has no version markers; v2 records
-		// close-awaits-side-effects; v3 quiet-timers too. Keep every released version's history.
+		// close-awaits-side-effects; v3 quiet-timers and refuse-when-closing too. Keep every released
+		// version's history.
 		path := filepath.Join("testdata", "histories", "incident_v3.json")
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
