@@ -243,7 +243,7 @@ func (x *similarIndexes) build(ctx context.Context, tenantID, version string, mo
 	if err := ti.index.Build(); err != nil {
 		return nil, err
 	}
-	x.logger.Debug("similar-incident index built", "tenant", tenantID, "model", version, "incidents", len(ti.current))
+	x.logger.Debug("similar-incident index built", "tenant", tenantID, "model", version, "incidents", ti.count())
 	return ti, nil
 }
 
@@ -260,6 +260,13 @@ func (x *similarIndexes) follow(ctx context.Context, tenantID string, ti *tenant
 		return ti.index.Build()
 	}
 	return nil
+}
+
+// count is the number of incidents indexed (their latest versions).
+func (ti *tenantIndex) count() int {
+	ti.mu.RLock()
+	defer ti.mu.RUnlock()
+	return len(ti.current)
 }
 
 // add indexes one historical incident, unless the index holds it at this version already; a newer

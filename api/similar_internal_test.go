@@ -68,8 +68,8 @@ func TestSimilarIndexFollowsTheTenant(t *testing.T) {
 	if err != nil || ti == nil {
 		t.Fatalf("first index: %v, %v", ti, err)
 	}
-	if len(ti.current) != len(history) || ti.version != learn.ModelVersion+"-a" {
-		t.Fatalf("first index holds %d incidents of model %s, want %d", len(ti.current), ti.version, len(history))
+	if ti.count() != len(history) || ti.version != learn.ModelVersion+"-a" {
+		t.Fatalf("first index holds %d incidents of model %s, want %d", ti.count(), ti.version, len(history))
 	}
 	hits, err := ti.search(&history[5], "5", 5)
 	if err != nil || len(hits) != 5 {
@@ -113,7 +113,7 @@ func TestSimilarIndexFollowsTheTenant(t *testing.T) {
 	if err := st.UpsertGuided(ctx, tenant, "new", twin); err != nil {
 		t.Fatal(err)
 	}
-	ti = eventually("the new incident indexed", func(ti *tenantIndex) bool { return len(ti.current) == len(history)+1 })
+	ti = eventually("the new incident indexed", func(ti *tenantIndex) bool { return ti.count() == len(history)+1 })
 	if hits, _ := ti.search(&history[7], "7", 1); len(hits) != 1 || hits[0].incidentID != "new" || hits[0].score < 0.999 {
 		t.Errorf("nearest to 7 but itself: %+v, want the new twin", hits)
 	}
@@ -143,8 +143,8 @@ func TestSimilarIndexFollowsTheTenant(t *testing.T) {
 	// A new model: its index is built in the background and replaces the old one.
 	saveModel(learn.ModelVersion + "-b")
 	ti = eventually("the new model's index", func(ti *tenantIndex) bool { return ti.version == learn.ModelVersion+"-b" })
-	if len(ti.current) != len(history)+1 || top(ti, &regraded).incidentID != "12" {
-		t.Errorf("new model's index: %d incidents", len(ti.current))
+	if ti.count() != len(history)+1 || top(ti, &regraded).incidentID != "12" {
+		t.Errorf("new model's index: %d incidents", ti.count())
 	}
 
 	// Another tenant sees none of these.
