@@ -64,8 +64,8 @@ type harness struct {
 	closed   *activities.CloseIncidentInput
 	// closeFailures fails that many CloseIncident attempts first (the retries keep the incident closing).
 	closeFailures int
-	applyErr func(in activities.ApplyActionInput, attempt int) error
-	attempts map[string]int
+	applyErr      func(in activities.ApplyActionInput, attempt int) error
+	attempts      map[string]int
 	// persisted lists the versions PersistIncident stored; persistErr, when set, fails it.
 	persisted  []time.Time
 	persistErr error

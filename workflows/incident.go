@@ -69,7 +69,7 @@ type incidentState struct {
 	// inflight counts running coroutines with side effects (actions, audit writes, re-ingests).
 	inflight int
 	// closing refuses decisions but feedback: the incident is being closed (see changeRefuseWhenClosing).
-	closing bool
+	closing  bool
 	undoing  map[string]bool
 	auditSeq int
 	// published remembers the search attributes last written, to write only changes.
