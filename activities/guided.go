@@ -49,7 +49,12 @@ func (a *Activities) GenerateCards(ctx context.Context, in GenerateCardsInput) (
 	triage := playbook.Triage(&in.Incident, a.TriageThreshold)
 	if a.Models != nil {
 		model, version, err := a.Models.Get(ctx, in.ModelVersion)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrModelUnreadable):
+			// The rules' suggestion stands until a model this build reads is trained.
+			a.Logger.Warn("triage by the playbooks' rules", "tenant", in.Incident.TenantID, "incident", in.Incident.ID, "error", err)
+			model = nil
+		case err != nil:
 			return GenerateCardsOutput{}, fmt.Errorf("load the triage model: %w", err)
 		}
 		if model != nil {

@@ -25,7 +25,10 @@ type TriageModels struct {
 	store     *store.Store
 	mu        sync.Mutex
 	byVersion map[string]*learn.Model // by the store's version (a model's own Version is its format)
-	latest    string
+	// unreadable remembers the versions this build cannot read (another format: trained by an older
+	// or newer build), so that their bodies are not read again.
+	unreadable map[string]error
+	latest     string
 	checked   time.Time
 	// Recheck is how long the latest version is trusted (default a minute).
 	Recheck time.Duration
@@ -33,8 +36,13 @@ type TriageModels struct {
 
 // NewTriageModels reads models from st.
 func NewTriageModels(st *store.Store) *TriageModels {
-	return &TriageModels{store: st, byVersion: map[string]*learn.Model{}, Recheck: time.Minute}
+	return &TriageModels{store: st, byVersion: map[string]*learn.Model{}, unreadable: map[string]error{}, Recheck: time.Minute}
 }
+
+// ErrModelUnreadable is Get's error for a stored model this build cannot read: one trained by a build
+// with another model format (after an upgrade, until the next training). Callers suggest the triage by
+// the playbooks' rules meanwhile; other errors (the database) are worth a retry.
+var ErrModelUnreadable = errors.New("the stored triage model is in a format this build does not read: train a new one (starter train, or wait for the schedule)")
 
 // IsTrainedVersion reports whether version names a trained model (rather than the playbooks' rules).
 func IsTrainedVersion(version string) bool { return strings.HasPrefix(version, learn.ModelVersion) }
@@ -67,6 +75,9 @@ func (m *TriageModels) Get(ctx context.Context, version string) (*learn.Model, s
 	if model, ok := m.byVersion[version]; ok {
 		return model, version, nil
 	}
+	if err, ok := m.unreadable[version]; ok {
+		return nil, "", err
+	}
 	rec, err := m.store.GetModel(ctx, ModelKindTriage, version)
 	if err != nil {
 		return nil, "", fmt.Errorf("triage model %s: %w", version, err)
@@ -80,7 +91,9 @@ func (m *TriageModels) Get(ctx context.Context, version string) (*learn.Model, s
 func (m *TriageModels) load(rec store.Model) error {
 	model, err := learn.Load(bytes.NewReader(rec.Body))
 	if err != nil {
-		return fmt.Errorf("triage model %s: %w", rec.Version, err)
+		err = fmt.Errorf("triage model %s: %w (%w)", rec.Version, ErrModelUnreadable, err)
+		m.unreadable[rec.Version] = err
+		return err
 	}
 	m.byVersion[rec.Version] = model
 	return nil

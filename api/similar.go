@@ -166,6 +166,9 @@ func (ti *tenantIndex) search(inc *guide.Incident, self string, k int) ([]simila
 // work that is due: a build for a new model, or adding the incidents closed since the last look.
 func (x *similarIndexes) index(ctx context.Context, tenantID string) (*tenantIndex, error) {
 	model, version, err := x.models.Get(ctx, "")
+	if errors.Is(err, activities.ErrModelUnreadable) {
+		return nil, nil // the shared-entities baseline answers until a model this build reads is trained
+	}
 	if err != nil || model == nil || model.Embedder == nil {
 		return nil, err
 	}
