@@ -29,7 +29,7 @@ type TriageModels struct {
 	// or newer build), so that their bodies are not read again.
 	unreadable map[string]error
 	latest     string
-	checked   time.Time
+	checked    time.Time
 	// Recheck is how long the latest version is trusted (default a minute).
 	Recheck time.Duration
 }
