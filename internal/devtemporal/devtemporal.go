@@ -14,7 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
+	"syscall"
 
+	"github.com/guided-response/guided/internal/freeport"
 	"github.com/hashicorp/go-hclog"
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
@@ -60,9 +63,14 @@ type Server struct {
 	frontendAddr string
 	uiAddr       string
 	uiErr        chan error
+	ports        freeport.Set // reserved until Stop
 }
 
 // Start starts the server and, unless disabled, the UI. The server is ready for clients when it returns.
+//
+// Ports left to us come from internal/freeport, reserved against other processes doing the same (parallel
+// test packages) until Stop. Should a port still be taken before the server binds it, Start tries again
+// with fresh ones.
 func Start(opts Options) (*Server, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
@@ -70,16 +78,56 @@ func Start(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	frontendPort, err := portOrFree(opts.FrontendPort)
+	var err error
+	for attempt := 1; ; attempt++ {
+		var s *Server
+		s, err = start(opts)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == startAttempts {
+			return nil, err
+		}
+		opts.Logger.Warn("a port was taken while the embedded temporal server started; retrying", "error", err)
+	}
+}
+
+const startAttempts = 3
+
+func start(opts Options) (s *Server, err error) {
+	var ports freeport.Set
+	defer func() {
+		if err != nil {
+			ports.Release()
+		}
+	}()
+	take := func(fixed int) (int, error) {
+		if fixed > 0 {
+			return fixed, nil
+		}
+		p, err := freeport.Take()
+		if err != nil {
+			return 0, err
+		}
+		ports = append(ports, p)
+		return p.Number, nil
+	}
+	frontendPort, err := take(opts.FrontendPort)
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := take(0)
 	if err != nil {
 		return nil, err
+	}
+	var servicePorts [3]int
+	for i := range servicePorts {
+		if servicePorts[i], err = take(0); err != nil {
+			return nil, err
+		}
 	}
 
-	conf, err := serverConfig(opts, frontendPort, httpPort)
+	conf, err := serverConfig(opts, frontendPort, httpPort, servicePorts)
 	if err != nil {
 		return nil, err
 	}
@@ -87,14 +135,24 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The server reports a port it cannot bind through its logger's Fatal, which panics (see log.go).
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatal)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("start temporal server: %w", f)
+		}
+	}()
 	srv, err := temporal.NewServer(srvOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("build temporal server: %w", err)
 	}
 
-	s := &Server{server: srv, frontendAddr: net.JoinHostPort(localhost, strconv.Itoa(frontendPort))}
+	s = &Server{server: srv, frontendAddr: net.JoinHostPort(localhost, strconv.Itoa(frontendPort))}
 	if opts.UIPort >= 0 {
-		uiPort, err := portOrFree(opts.UIPort)
+		uiPort, err := take(opts.UIPort)
 		if err != nil {
 			return nil, err
 		}
@@ -122,6 +180,7 @@ func Start(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("start temporal ui on %s: %w", s.uiAddr, err)
 		}
 	}
+	s.ports = ports
 	return s, nil
 }
 
@@ -139,15 +198,16 @@ func (s *Server) UIURL() string {
 	return "http://" + s.uiAddr
 }
 
-// Stop stops the UI and the server.
+// Stop stops the UI and the server, and gives their ports back.
 func (s *Server) Stop() error {
+	defer s.ports.Release()
 	if s.ui != nil {
 		s.ui.Stop()
 	}
 	return s.server.Stop()
 }
 
-func serverConfig(opts Options, frontendPort, httpPort int) (*config.Config, error) {
+func serverConfig(opts Options, frontendPort, httpPort int, servicePorts [3]int) (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30_000_000_000 // 30s
 	conf.Global.Membership.BroadcastAddress = localhost
@@ -179,18 +239,14 @@ func serverConfig(opts Options, frontendPort, httpPort int) (*config.Config, err
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
 	conf.Services = map[string]config.Service{}
-	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+	for i, name := range []string{"frontend", "history", "matching", "worker"} {
 		var svc config.Service
 		svc.RPC.BindOnIP = localhost
 		if name == "frontend" {
 			svc.RPC.GRPCPort = frontendPort
 			svc.RPC.HTTPPort = httpPort
 		} else {
-			port, err := freePort()
-			if err != nil {
-				return nil, err
-			}
-			svc.RPC.GRPCPort = port
+			svc.RPC.GRPCPort = servicePorts[i-1]
 		}
 		conf.Services[name] = svc
 	}
@@ -207,11 +263,7 @@ func sqlConfig(opts Options) (*config.SQL, error) {
 	if opts.DatabaseFile == "" {
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
 		// A unique name keeps two in-memory servers in one process apart.
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		conf.DatabaseName = "guided-" + strconv.Itoa(port)
+		conf.DatabaseName = "guided-" + strconv.FormatInt(memoryDatabases.Add(1), 10)
 	} else {
 		// The plugin turns these into pragmas: write-ahead logging, and no fsync on every commit (the SQLite
 		// file is a dev store; a crash may lose the last transactions, not corrupt the file).
@@ -278,18 +330,5 @@ func serverOptions(conf *config.Config, logger hclog.Logger, overrides map[strin
 	}, nil
 }
 
-func portOrFree(port int) (int, error) {
-	if port > 0 {
-		return port, nil
-	}
-	return freePort()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(localhost, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// memoryDatabases numbers the in-memory databases of this process.
+var memoryDatabases atomic.Int64

@@ -2,8 +2,13 @@ package devtemporal
 
 import (
 	"context"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,4 +110,29 @@ func TestServerRunsWorkflowsAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("status %v", desc.WorkflowExecutionInfo.Status)
 	}
 	runEcho(t, c, "second")
+}
+
+// TestStartReportsATakenPort: a frontend port someone else holds is an error naming the address, not the
+// panic the server's Fatal log raises; and the error says it was the port.
+func TestStartReportsATakenPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	srv, err := Start(Options{FrontendPort: port, UIPort: -1})
+	if err == nil {
+		_ = srv.Stop()
+		t.Fatalf("started on port %d, which is taken", port)
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("error %q does not say port %d is in use", err, port)
+	}
+	// The failed attempts leave the process able to start a server.
+	srv = startServer(t, "")
+	defer srv.Stop()
+	if _, p, _ := net.SplitHostPort(srv.FrontendAddress()); p == strconv.Itoa(port) {
+		t.Fatalf("second server on the taken port")
+	}
 }

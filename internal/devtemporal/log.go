@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,12 +31,53 @@ func (l serverLogger) DPanic(msg string, tags ...tag.Tag) {
 }
 func (l serverLogger) Panic(msg string, tags ...tag.Tag) {
 	l.log.Error(msg, args(tags)...)
-	panic(msg)
+	panic(newFatal(msg, tags))
 }
+
+// Fatal panics where the server's own logger would exit the process: the embedding program decides. Start
+// recovers it into an error.
 func (l serverLogger) Fatal(msg string, tags ...tag.Tag) {
 	l.log.Error(msg, args(tags)...)
-	panic(msg)
+	panic(newFatal(msg, tags))
 }
+
+// fatal is what Panic and Fatal panic with: the message and the error among the tags, if any, so that
+// errors.Is sees through it (e.g. syscall.EADDRINUSE for a port taken by someone else).
+type fatal struct {
+	msg  string
+	addr string
+	err  error
+}
+
+func newFatal(msg string, tags []tag.Tag) fatal {
+	f := fatal{msg: msg}
+	for _, t := range tags {
+		// The tag's Value is the error's text; the zap field keeps the error itself.
+		if zt, ok := t.(tag.ZapTag); ok {
+			if err, ok := zt.Field().Interface.(error); ok {
+				f.err = err
+				continue
+			}
+		}
+		if t.Key() == "address" {
+			f.addr = fmt.Sprint(t.Value())
+		}
+	}
+	return f
+}
+
+func (f fatal) Error() string {
+	s := f.msg
+	if f.addr != "" && (f.err == nil || !strings.Contains(f.err.Error(), f.addr)) {
+		s += " on " + f.addr
+	}
+	if f.err != nil {
+		s += ": " + f.err.Error()
+	}
+	return s
+}
+
+func (f fatal) Unwrap() error { return f.err }
 
 func (l serverLogger) With(tags ...tag.Tag) log.Logger {
 	return serverLogger{log: l.log.With(args(tags)...)}

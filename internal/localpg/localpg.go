@@ -37,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/guided-response/guided/internal/freeport"
 	"github.com/hashicorp/go-hclog"
 	"github.com/lib/pq"
 )
@@ -95,6 +96,7 @@ type Server struct {
 	database string
 	password string
 	port     int
+	reserved *freeport.Port // the port we chose, held until Stop
 
 	proc    *os.Process
 	exited  chan struct{} // closed once postgres has exited and been waited for
@@ -184,16 +186,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	deadline := time.Now().Add(startTimeout)
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
+		var reserved *freeport.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if reserved, err = freeport.Take(); err != nil {
 				_ = logFile.Close()
 				return nil, fmt.Errorf("start postgres: %w", err)
 			}
+			port = reserved.Number
 		}
 		err = s.launch(ctx, binDir, acct, port, opts.Settings, startTimeout)
 		if err == nil {
+			s.reserved = reserved
 			break
 		}
+		reserved.Release()
 		retry := false
 		switch {
 		case errors.Is(err, errPortInUse):
@@ -257,6 +263,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.stopErr = s.stop(ctx)
 		_ = s.logFile.Close()
+		s.reserved.Release()
 	})
 	return s.stopErr
 }
@@ -665,20 +672,6 @@ func checkNotServed(dataDir string) error {
 	}
 	return fmt.Errorf("%w: postgres PID %d (port %s) already serves %s; stop it (kill -INT %d) or use "+
 		"another data directory", ErrClusterInUse, pid, port, dataDir, pid)
-}
-
-// freePort asks the kernel for a free port on 127.0.0.1. Another process may take it before postgres
-// binds it; Start then retries with another.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(listenHost, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	return port, nil
 }
 
 // logf writes a line of ours into postgres's log, to tell runs apart.

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package freeport
+
+import "errors"
+
+const locksSupported = false
+
+func lock(string) (func(), error) { return nil, errors.New("port locks are not supported here") }

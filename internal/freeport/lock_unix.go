@@ -1,0 +1,32 @@
+//go:build unix
+
+package freeport
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+const locksSupported = true
+
+// lock takes an exclusive, non-blocking lock on path and returns what releases it; errBusy when another
+// process holds it. The kernel drops the lock when the process exits. Read-only is enough for flock, and
+// lets another user lock a file this one created.
+func lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errBusy
+		}
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}, nil
+}
