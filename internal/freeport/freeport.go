@@ -6,7 +6,8 @@
 // process's outgoing connection or port-0 listener can take it before our server binds it. So ports come
 // from below (or above) the kernel's ephemeral range, which the kernel never hands out by itself, and each
 // is reserved with a lock file that every process using this package honours. The lock goes with the
-// process, so a crash leaves nothing to clean up.
+// process, so a crash leaves nothing to clean up. The empty lock files stay (removing one another process
+// may be about to lock would break the reservation); there are at most as many as ports in the range.
 package freeport
 
 import (
@@ -191,7 +192,7 @@ func lockDir() (string, error) {
 		}
 		// Best effort: a directory someone else created may stay theirs; then opening a lock file there
 		// fails and Take falls back to kernel ports.
-		_ = os.Chmod(dirPath, 0o1777)
+		_ = os.Chmod(dirPath, 0o777|os.ModeSticky)
 	})
 	return dirPath, dirErr
 }
