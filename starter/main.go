@@ -26,6 +26,7 @@ import (
 
 	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/incident"
+	"github.com/guided-response/guided/internal/envflag"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/workflows"
 )
@@ -191,10 +192,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return positional, nil
+			return positional, envflag.Apply(fs)
 		}
 		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), nil
+			return append(positional, rest...), envflag.Apply(fs)
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guided-response/guided/internal/envflag"
 	"gopkg.in/yaml.v3"
 )
 
@@ -80,6 +81,9 @@ func TestComposeFileIsValidAndMatchesTheWorker(t *testing.T) {
 		fs := newFlagSet(orRun(command), &cfg, io.Discard)
 		if err := fs.Parse(svc.Command[min(1, len(svc.Command)):]); err != nil {
 			t.Errorf("service %s: worker flags: %v", name, err)
+		}
+		if err := envflag.Apply(fs); err != nil {
+			t.Errorf("service %s: its environment: %v", name, err)
 		}
 		if cfg.Dev {
 			t.Errorf("service %s runs the embedded dev stack", name)

@@ -28,6 +28,7 @@ import (
 	"github.com/guided-response/guided/activities"
 	"github.com/guided-response/guided/api"
 	"github.com/guided-response/guided/internal/devstack"
+	"github.com/guided-response/guided/internal/envflag"
 	"github.com/guided-response/guided/internal/sdkmetrics"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/migrations"
@@ -62,6 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.BoolVar(&g.Revoke, "revoke", false, "take the role back")
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := envflag.Apply(fs); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/guided-response/guided/internal/envflag"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -96,5 +98,32 @@ func TestPprofServes(t *testing.T) {
 		t.Fatalf("empty address: %q, %v", url, err)
 	} else {
 		wait()
+	}
+}
+
+// TestBadVariableStopsTheWorker: a variable that does not parse is an error naming it, where it used to
+// leave the built-in default in force without a word.
+func TestBadVariableStopsTheWorker(t *testing.T) {
+	t.Setenv("GUIDED_APPROVAL_TTL", "1day")
+	t.Setenv("GUIDED_STICKY_CACHE_SIZE", "lots")
+	var stderr strings.Builder
+	err := run(context.Background(), []string{"--log-level", "error"}, io.Discard, &stderr)
+	if err == nil {
+		t.Fatal("the worker started with GUIDED_APPROVAL_TTL=1day")
+	}
+	for _, want := range []string{`GUIDED_APPROVAL_TTL="1day" (for --approval-ttl)`, `GUIDED_STICKY_CACHE_SIZE="lots"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	// The command line still wins over a bad variable.
+	t.Setenv("GUIDED_STICKY_CACHE_SIZE", "")
+	var cfg config
+	fs := newFlagSet("run", &cfg, io.Discard)
+	if err := fs.Parse([]string{"--approval-ttl", "2h"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := envflag.Apply(fs); err != nil || cfg.Guided.ApprovalTTL != 2*time.Hour {
+		t.Fatalf("--approval-ttl 2h with a bad variable: %v, ttl %v", err, cfg.Guided.ApprovalTTL)
 	}
 }
