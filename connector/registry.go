@@ -95,7 +95,8 @@ const (
 	EnvClientSecret    = "GUIDED_AZURE_CLIENT_SECRET"
 	EnvWebhookURL      = "GUIDED_WEBHOOK_URL"
 	EnvWebhookSecret   = "GUIDED_WEBHOOK_SECRET"
-	// EnvWebhookActions is a comma-separated list of actions, e.g. "email.blockSender,email.unblockSender".
+	// EnvWebhookActions is a comma-separated list of actions, e.g. "email.blockSender,email.unblockSender",
+	// or AllActions.
 	EnvWebhookActions = "GUIDED_WEBHOOK_ACTIONS"
 	// EnvPollInterval is a Go duration, e.g. "10s".
 	EnvPollInterval = "GUIDED_DEFENDER_POLL_INTERVAL"
@@ -123,6 +124,45 @@ type Config struct {
 	PollInterval time.Duration
 }
 
+// AllActions, as the webhook's list of actions, sends it every action a connector applies: a deployment
+// whose responses all run through its own automation (a SOAR), with no Microsoft tenant to call.
+const AllActions = "*"
+
+// ParseWebhookActions reads a comma-separated list of actions, or AllActions. Names are checked by
+// Validate.
+func ParseWebhookActions(list string) []card.Action {
+	var out []card.Action
+	for _, a := range strings.Split(list, ",") {
+		a = strings.TrimSpace(a)
+		switch a {
+		case "":
+		case AllActions:
+			out = append(out, applicableActions...)
+		default:
+			out = append(out, card.Action(a))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// webhookTakesAll says every applicable action goes to the webhook, so Microsoft is never called.
+func (c Config) webhookTakesAll() bool {
+	if c.WebhookURL == "" {
+		return false
+	}
+	for _, a := range applicableActions {
+		if !slices.Contains(c.WebhookActions, a) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c Config) hasMicrosoftCredentials() bool {
+	return c.ClientID != "" || c.ClientSecret != "" || c.TenantID != ""
+}
+
 // ConfigFromEnv reads the Env* variables through getenv (os.Getenv).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
@@ -136,11 +176,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		WebhookURL:      getenv(EnvWebhookURL),
 		WebhookSecret:   getenv(EnvWebhookSecret),
 	}
-	for _, a := range strings.Split(getenv(EnvWebhookActions), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			cfg.WebhookActions = append(cfg.WebhookActions, card.Action(a))
-		}
-	}
+	cfg.WebhookActions = ParseWebhookActions(getenv(EnvWebhookActions))
 	if v := strings.TrimSpace(getenv(EnvPollInterval)); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -162,10 +198,13 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("%s=%q: use %s or %s", EnvMode, c.Mode, ModeDryRun, ModeLive))
 	}
-	if c.Mode == ModeLive {
+	// Live mode calls Defender and Graph with the app registration's credentials, unless every action goes
+	// to the webhook; credentials given there must still be whole.
+	if c.Mode == ModeLive && (!c.webhookTakesAll() || c.hasMicrosoftCredentials()) {
 		if c.ClientID == "" || c.ClientSecret == "" || (c.TenantID == "" && c.TokenURL == "") {
-			errs = append(errs, fmt.Errorf("live mode needs the app registration's credentials: set %s, %s and %s (or %s)",
-				EnvClientID, EnvClientSecret, EnvTenantID, EnvTokenURL))
+			errs = append(errs, fmt.Errorf("live mode needs the app registration's credentials: set %s, %s and %s (or %s); "+
+				"or send every action to the webhook with %s=%s", EnvClientID, EnvClientSecret, EnvTenantID, EnvTokenURL,
+				EnvWebhookActions, AllActions))
 		}
 	}
 	for _, u := range []struct{ name, value string }{
@@ -238,18 +277,21 @@ func Build(cfg Config, recorder DryRunRecorder, httpClient *http.Client, logger 
 		logger.Info("connectors: dry run, nothing is applied")
 		return NewRegistry(NewDryRun(recorder, logger)), nil
 	}
-	creds := Credentials{TokenURL: cfg.TokenURL, TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
-	defender, err := NewDefenderEndpoint(DefenderConfig{
-		BaseURL: cfg.DefenderBaseURL, Credentials: creds, PollInterval: cfg.PollInterval, HTTPClient: httpClient, Logger: logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connector config: %w", err)
+	reg := NewRegistry()
+	if cfg.hasMicrosoftCredentials() {
+		creds := Credentials{TokenURL: cfg.TokenURL, TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
+		defender, err := NewDefenderEndpoint(DefenderConfig{
+			BaseURL: cfg.DefenderBaseURL, Credentials: creds, PollInterval: cfg.PollInterval, HTTPClient: httpClient, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("connector config: %w", err)
+		}
+		graph, err := NewGraph(GraphConfig{BaseURL: cfg.GraphBaseURL, Credentials: creds, HTTPClient: httpClient, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("connector config: %w", err)
+		}
+		reg = NewRegistry(defender, graph)
 	}
-	graph, err := NewGraph(GraphConfig{BaseURL: cfg.GraphBaseURL, Credentials: creds, HTTPClient: httpClient, Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("connector config: %w", err)
-	}
-	reg := NewRegistry(defender, graph)
 	if cfg.WebhookURL != "" {
 		hook, err := NewWebhook(WebhookConfig{
 			URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret), Actions: cfg.WebhookActions, HTTPClient: httpClient, Logger: logger,
@@ -263,7 +305,11 @@ func Build(cfg Config, recorder DryRunRecorder, httpClient *http.Client, logger 
 			}
 		}
 	}
-	logger.Info("connectors: live", "config", cfg)
+	if cfg.hasMicrosoftCredentials() {
+		logger.Info("connectors: live", "config", cfg)
+	} else {
+		logger.Info("connectors: live, every action through the webhook; no Microsoft credentials", "config", cfg)
+	}
 	return reg, nil
 }
 

@@ -170,3 +170,62 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("empty environment: %+v, %v", cfg, err)
 	}
 }
+
+// TestWebhookOnlyLiveMode: with every action sent to the webhook (GUIDED_WEBHOOK_ACTIONS=*), live mode needs
+// no Microsoft credentials and routes everything, process kill and live response included, to the webhook.
+func TestWebhookOnlyLiveMode(t *testing.T) {
+	env := map[string]string{
+		EnvMode: "live", EnvWebhookURL: "https://soar.example/guided", EnvWebhookSecret: string(testWebhookSecret),
+		EnvWebhookActions: " * ",
+	}
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.WebhookActions) != len(applicableActions) {
+		t.Fatalf("* gave %d actions, want %d", len(cfg.WebhookActions), len(applicableActions))
+	}
+	reg, err := Build(cfg, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applicableActions {
+		if c, err := reg.For(a); err != nil || c.Name() != "webhook" {
+			t.Errorf("For(%s) = %v, %v; want the webhook", a, c, err)
+		}
+	}
+	if len(reg.Connectors()) != 0 {
+		t.Errorf("Defender and Graph built without credentials: %v", reg.Connectors())
+	}
+
+	// Credentials given anyway must be whole; and without * they are required, the error saying so.
+	env[EnvClientID] = testClientID
+	if _, err := ConfigFromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), EnvClientSecret) {
+		t.Errorf("half the credentials with *: %v", err)
+	}
+	delete(env, EnvClientID)
+	env[EnvWebhookActions] = "email.blockSender"
+	_, err = ConfigFromEnv(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), EnvClientID) || !strings.Contains(err.Error(), EnvWebhookActions+"=*") {
+		t.Errorf("live without credentials and some actions to the webhook: %v", err)
+	}
+	// Without a webhook, * is refused like any list.
+	delete(env, EnvWebhookURL)
+	env[EnvWebhookActions] = "*"
+	if _, err := ConfigFromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), EnvWebhookURL) {
+		t.Errorf("* without a webhook: %v", err)
+	}
+}
+
+func TestParseWebhookActions(t *testing.T) {
+	got := ParseWebhookActions("email.unblockSender, email.blockSender,,email.blockSender")
+	if len(got) != 2 || got[0] != card.ActionEmailBlockSender || got[1] != card.ActionEmailUnblockSender {
+		t.Fatalf("got %v", got)
+	}
+	if got := ParseWebhookActions("*,email.blockSender"); len(got) != len(applicableActions) {
+		t.Fatalf("* with a name: %d actions", len(got))
+	}
+	if got := ParseWebhookActions(" "); got != nil {
+		t.Fatalf("blank: %v", got)
+	}
+}

@@ -70,7 +70,7 @@ func (g *guidedConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.TokenURL, "token-url", env("GUIDED_TOKEN_URL", ""), "live: OAuth2 token endpoint; empty uses login.microsoftonline.com for the tenant (env GUIDED_TOKEN_URL)")
 	fs.StringVar(&g.WebhookURL, "webhook-url", env("GUIDED_WEBHOOK_URL", ""), "live: URL of the generic signed webhook for actions routed to it (env GUIDED_WEBHOOK_URL)")
 	fs.StringVar(&g.WebhookSecret, "webhook-secret", env("GUIDED_WEBHOOK_SECRET", ""), "live: HMAC-SHA256 secret of the webhook (env GUIDED_WEBHOOK_SECRET; prefer the variable)")
-	fs.StringVar(&g.WebhookActions, "webhook-actions", env("GUIDED_WEBHOOK_ACTIONS", ""), "live: comma-separated actions to send to the webhook, e.g. email.blockSender (env GUIDED_WEBHOOK_ACTIONS)")
+	fs.StringVar(&g.WebhookActions, "webhook-actions", env("GUIDED_WEBHOOK_ACTIONS", ""), "live: comma-separated actions to send to the webhook, e.g. email.blockSender; * sends every action, and then no Azure credentials are needed (env GUIDED_WEBHOOK_ACTIONS)")
 	fs.StringVar(&g.LLMURL, "llm-url", env("GUIDED_LLM_URL", ""), "OpenAI-compatible base URL for the attack-story narrative; empty: deterministic narrative only (env GUIDED_LLM_URL)")
 	fs.StringVar(&g.LLMModel, "llm-model", env("GUIDED_LLM_MODEL", ""), "model name for the narrative (env GUIDED_LLM_MODEL)")
 	fs.StringVar(&g.LLMAPIKey, "llm-api-key", env("GUIDED_LLM_API_KEY", ""), "API key of the LLM endpoint (env GUIDED_LLM_API_KEY; prefer the variable)")

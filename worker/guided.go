@@ -1,24 +1,16 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/hashicorp/go-hclog"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/guided-response/guided/activities"
-	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/connector"
 )
 
 // newActivities builds the activities from the worker's configuration.
 func newActivities(g guidedConfig, db *sqlx.DB, logger hclog.Logger) (*activities.Activities, error) {
-	var webhookActions []card.Action
-	for _, a := range strings.Split(g.WebhookActions, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			webhookActions = append(webhookActions, card.Action(a))
-		}
-	}
+	webhookActions := connector.ParseWebhookActions(g.WebhookActions)
 	return activities.Build(activities.Config{
 		PlaybookDir: g.PlaybookDir,
 		Connectors: connector.Config{
