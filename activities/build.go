@@ -27,9 +27,11 @@ type Config struct {
 	TriageThreshold             float64
 	// ModelThreshold is the trained triage model's confidence threshold; 0 uses each model's own
 	// (chosen on its held-out incidents for an answered precision of 0.92).
-	ModelThreshold    float64
+	ModelThreshold float64
+	// Policy is the guided response's policy; nil is DefaultPolicy with HighRiskApprovals approvers of a
+	// high-risk action.
+	Policy            *Policy
 	HighRiskApprovals int
-	ApprovalTTL       time.Duration
 }
 
 // Build makes the activities with their dependencies.
@@ -48,9 +50,10 @@ func Build(g Config, db *sqlx.DB, logger hclog.Logger) (*Activities, error) {
 		llm = &summary.LLM{BaseURL: g.LLMURL, Model: g.LLMModel, APIKey: g.LLMAPIKey, Timeout: g.LLMTimeout, Logger: logger.Named("llm")}
 	}
 	policy := DefaultPolicy()
-	policy.RequiredApprovals[card.RiskHigh] = max(1, g.HighRiskApprovals)
-	if g.ApprovalTTL > 0 {
-		policy.ApprovalTTL = g.ApprovalTTL
+	if g.Policy != nil {
+		policy = *g.Policy
+	} else {
+		policy.RequiredApprovals[card.RiskHigh] = max(1, g.HighRiskApprovals)
 	}
 	return &Activities{
 		Store:           st,

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/card"
+	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/workflows"
 )
@@ -56,6 +62,9 @@ type guidedConfig struct {
 	RetrainEvery      time.Duration
 	HighRiskApprovals int
 	ApprovalTTL       time.Duration
+	ApplyAttempts     int
+	ApplyTimeout      time.Duration
+	ClassificationSLA string
 }
 
 func (g *guidedConfig) register(fs *flag.FlagSet) {
@@ -80,6 +89,92 @@ func (g *guidedConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&g.RetrainEvery, "retrain-every", envDuration("GUIDED_RETRAIN_EVERY", 24*time.Hour), "retrain the triage model on this Temporal Schedule; 0 removes none and creates none (env GUIDED_RETRAIN_EVERY)")
 	fs.IntVar(&g.HighRiskApprovals, "high-risk-approvals", envInt("GUIDED_HIGH_RISK_APPROVALS", 2), "distinct principals who must approve a high-risk action (four-eyes: 2) (env GUIDED_HIGH_RISK_APPROVALS)")
 	fs.DurationVar(&g.ApprovalTTL, "approval-ttl", envDuration("GUIDED_APPROVAL_TTL", 24*time.Hour), "a proposed action not decided within it expires (env GUIDED_APPROVAL_TTL)")
+	def := activities.DefaultPolicy()
+	fs.IntVar(&g.ApplyAttempts, "apply-attempts", envInt("GUIDED_APPLY_ATTEMPTS", def.ApplyAttempts), "attempts to apply an approved action before its card fails (env GUIDED_APPLY_ATTEMPTS)")
+	fs.DurationVar(&g.ApplyTimeout, "apply-timeout", envDuration("GUIDED_APPLY_TIMEOUT", def.ApplyTimeout), "longest one attempt may take; Defender machine actions take minutes (env GUIDED_APPLY_TIMEOUT)")
+	fs.StringVar(&g.ClassificationSLA, "classification-sla", env("GUIDED_CLASSIFICATION_SLA", ""), "time to classify per severity before the incident is escalated, e.g. high=30m,medium=2h; severities not named keep "+slaString(def.ClassificationSLA)+" (env GUIDED_CLASSIFICATION_SLA)")
+}
+
+// Bounds of the policy flags: beyond them a value is a typo rather than a choice.
+const (
+	maxApplyAttempts = 100
+	minApplyTimeout  = 10 * time.Second
+	maxApplyTimeout  = 24 * time.Hour
+)
+
+// policy is the guided response's policy from the flags, or an error naming the flag and the fix.
+func (g *guidedConfig) policy() (activities.Policy, error) {
+	p := activities.DefaultPolicy()
+	var errs []error
+	if g.HighRiskApprovals < 1 || g.HighRiskApprovals > 10 {
+		errs = append(errs, fmt.Errorf("--high-risk-approvals %d: want 1 (no four-eyes) to 10", g.HighRiskApprovals))
+	}
+	p.RequiredApprovals[card.RiskHigh] = g.HighRiskApprovals
+	if g.ApprovalTTL <= 0 {
+		errs = append(errs, fmt.Errorf("--approval-ttl %s: want a positive duration such as 24h", g.ApprovalTTL))
+	}
+	p.ApprovalTTL = g.ApprovalTTL
+	if g.ApplyAttempts < 1 || g.ApplyAttempts > maxApplyAttempts {
+		errs = append(errs, fmt.Errorf("--apply-attempts %d: want 1 to %d", g.ApplyAttempts, maxApplyAttempts))
+	}
+	p.ApplyAttempts = g.ApplyAttempts
+	if g.ApplyTimeout < minApplyTimeout || g.ApplyTimeout > maxApplyTimeout {
+		errs = append(errs, fmt.Errorf("--apply-timeout %s: want %s to %s", g.ApplyTimeout, minApplyTimeout, maxApplyTimeout))
+	}
+	p.ApplyTimeout = g.ApplyTimeout
+	if err := parseSLA(g.ClassificationSLA, p.ClassificationSLA); err != nil {
+		errs = append(errs, fmt.Errorf("--classification-sla: %w", err))
+	}
+	for name, v := range map[string]float64{"--triage-threshold": g.TriageThreshold, "--model-threshold": g.ModelThreshold} {
+		if v < 0 || v > 1 {
+			errs = append(errs, fmt.Errorf("%s %g: want a confidence from 0 to 1", name, v))
+		}
+	}
+	if g.LLMTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--llm-timeout %s: want a positive duration such as 20s", g.LLMTimeout))
+	}
+	if g.RetrainEvery < 0 {
+		errs = append(errs, fmt.Errorf("--retrain-every %s: want 0 (no schedule) or a positive duration", g.RetrainEvery))
+	}
+	return p, errors.Join(errs...)
+}
+
+// parseSLA reads "high=30m,medium=2h" into sla, over its defaults.
+func parseSLA(s string, sla map[incident.Severity]time.Duration) error {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(part, "=")
+		sev := incident.Severity(strings.ToLower(strings.TrimSpace(name)))
+		if _, known := sla[sev]; !ok || !known {
+			return fmt.Errorf("%q: want SEVERITY=DURATION, SEVERITY one of %s", part, strings.Join(slaSeverities(sla), ", "))
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(value))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q: want a positive duration such as 30m", part)
+		}
+		sla[sev] = d
+	}
+	return nil
+}
+
+func slaSeverities(sla map[incident.Severity]time.Duration) []string {
+	var out []string
+	for sev := range sla {
+		out = append(out, string(sev))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func slaString(sla map[incident.Severity]time.Duration) string {
+	var parts []string
+	for _, sev := range slaSeverities(sla) {
+		parts = append(parts, sev+"="+shortDuration(sla[incident.Severity(sev)]))
+	}
+	return strings.Join(parts, ",")
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -159,4 +254,16 @@ func newLogger(cfg *config, output io.Writer) (hclog.Logger, error) {
 		// Children may run quieter than the root: the Temporal server is chatty at info.
 		IndependentLevels: true,
 	}), nil
+}
+
+// shortDuration writes 1h for 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -10,6 +10,10 @@ import (
 
 // newActivities builds the activities from the worker's configuration.
 func newActivities(g guidedConfig, db *sqlx.DB, logger hclog.Logger) (*activities.Activities, error) {
+	policy, err := g.policy()
+	if err != nil {
+		return nil, err
+	}
 	webhookActions := connector.ParseWebhookActions(g.WebhookActions)
 	return activities.Build(activities.Config{
 		PlaybookDir: g.PlaybookDir,
@@ -19,6 +23,6 @@ func newActivities(g guidedConfig, db *sqlx.DB, logger hclog.Logger) (*activitie
 			WebhookURL: g.WebhookURL, WebhookSecret: g.WebhookSecret, WebhookActions: webhookActions,
 		},
 		LLMURL: g.LLMURL, LLMModel: g.LLMModel, LLMAPIKey: g.LLMAPIKey, LLMTimeout: g.LLMTimeout,
-		TriageThreshold: g.TriageThreshold, ModelThreshold: g.ModelThreshold, HighRiskApprovals: g.HighRiskApprovals, ApprovalTTL: g.ApprovalTTL,
+		TriageThreshold: g.TriageThreshold, ModelThreshold: g.ModelThreshold, Policy: &policy,
 	}, db, logger)
 }

@@ -128,6 +128,10 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 	if err := cfg.Tuning.validate(); err != nil {
 		return err
 	}
+	// Before anything starts: a policy flag out of range is an error now, not after the dev stack is up.
+	if _, err := cfg.Guided.policy(); err != nil {
+		return err
+	}
 	// Before any SDK worker exists: the cache is made by the first one, and with --dev the embedded
 	// server's own system workers start first.
 	worker.SetStickyWorkflowCacheSize(cfg.Tuning.StickyCacheSize)

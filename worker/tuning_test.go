@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guided-response/guided/activities"
+	"github.com/guided-response/guided/card"
+	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/internal/envflag"
 	"github.com/hashicorp/go-hclog"
 )
@@ -125,5 +128,67 @@ func TestBadVariableStopsTheWorker(t *testing.T) {
 	}
 	if err := envflag.Apply(fs); err != nil || cfg.Guided.ApprovalTTL != 2*time.Hour {
 		t.Fatalf("--approval-ttl 2h with a bad variable: %v, ttl %v", err, cfg.Guided.ApprovalTTL)
+	}
+}
+
+func TestPolicyFlags(t *testing.T) {
+	var cfg config
+	fs := newFlagSet("run", &cfg, io.Discard)
+	if err := fs.Parse([]string{"--apply-attempts", "3", "--apply-timeout", "2m", "--classification-sla", "High=30m, low=2h",
+		"--high-risk-approvals", "3", "--approval-ttl", "8h"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := cfg.Guided.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := activities.DefaultPolicy()
+	if p.ApplyAttempts != 3 || p.ApplyTimeout != 2*time.Minute || p.ApprovalTTL != 8*time.Hour || p.RequiredApprovals[card.RiskHigh] != 3 {
+		t.Errorf("policy %+v", p)
+	}
+	if p.ClassificationSLA[incident.SeverityHigh] != 30*time.Minute || p.ClassificationSLA[incident.SeverityLow] != 2*time.Hour ||
+		p.ClassificationSLA[incident.SeverityMedium] != def.ClassificationSLA[incident.SeverityMedium] {
+		t.Errorf("SLA %v: high and low as given, medium the default", p.ClassificationSLA)
+	}
+
+	// The defaults are the activities' defaults.
+	cfg = config{}
+	fs = newFlagSet("run", &cfg, io.Discard)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := cfg.Guided.policy(); err != nil || p.ApplyAttempts != def.ApplyAttempts || p.ApplyTimeout != def.ApplyTimeout ||
+		p.ApprovalTTL != def.ApprovalTTL || p.RequiredApprovals[card.RiskHigh] != 2 {
+		t.Errorf("defaults: %+v, %v", p, err)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--apply-attempts", "0"}, "--apply-attempts 0"},
+		{[]string{"--apply-timeout", "1s"}, "--apply-timeout 1s"},
+		{[]string{"--classification-sla", "critical=1h"}, `"critical=1h": want SEVERITY=DURATION, SEVERITY one of high, informational, low, medium, unknown`},
+		{[]string{"--classification-sla", "high=soon"}, `"high=soon": want a positive duration`},
+		{[]string{"--classification-sla", "high"}, `"high": want SEVERITY=DURATION`},
+		{[]string{"--high-risk-approvals", "0"}, "--high-risk-approvals 0"},
+		{[]string{"--approval-ttl", "-1h"}, "--approval-ttl -1h0m0s"},
+		{[]string{"--triage-threshold", "70"}, "--triage-threshold 70"},
+		{[]string{"--model-threshold", "-0.1"}, "--model-threshold -0.1"},
+		{[]string{"--llm-timeout", "0s"}, "--llm-timeout 0s"},
+	} {
+		cfg = config{}
+		fs = newFlagSet("run", &cfg, io.Discard)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.Guided.policy(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to say %q", tc.args, err, tc.want)
+		}
+	}
+	// The worker refuses before it starts anything.
+	err = run(context.Background(), []string{"--apply-attempts", "0", "--log-level", "error"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--apply-attempts") {
+		t.Fatalf("worker with --apply-attempts 0: %v", err)
 	}
 }
