@@ -305,3 +305,69 @@ func TestNarrateConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// TestNarrateAsksAgainWhenBusy: a 429 or 503 is asked again (after its Retry-After), a 400 is not, and a
+// Retry-After beyond the timeout ends the call at once rather than waiting past it.
+func TestNarrateAsksAgainWhenBusy(t *testing.T) {
+	story := Summarize(multiStage(t))
+	var mu sync.Mutex
+	calls := 0
+	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+	serve := func(statuses ...int) func(w http.ResponseWriter, r *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			n := calls
+			calls++
+			mu.Unlock()
+			if n < len(statuses) {
+				w.Header().Set("Retry-After", "0")
+				if statuses[n] == http.StatusTooManyRequests && n == 1 {
+					w.Header().Set("Retry-After", "1")
+				}
+				http.Error(w, `{"error":{"message":"Rate limit reached","type":"requests"}}`, statuses[n])
+				return
+			}
+			io.WriteString(w, completion("The story, on the third try."))
+		}
+	}
+
+	srv, _ := fakeAPI(t, serve(http.StatusTooManyRequests, http.StatusServiceUnavailable))
+	llm, logs := newLLM(srv, 10*time.Second)
+	got := Enrich(context.Background(), story, llm)
+	if got.NarrativeSource != "llm:"+testModel || got.Narrative != "The story, on the third try." || count() != 3 {
+		t.Fatalf("after 429 and 503: source %q, %d calls, logs:\n%s", got.NarrativeSource, count(), logs)
+	}
+
+	mu.Lock()
+	calls = 0
+	mu.Unlock()
+	srv, _ = fakeAPI(t, serve(http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusServiceUnavailable))
+	llm, _ = newLLM(srv, 10*time.Second)
+	if _, err := llm.Narrate(context.Background(), story); err == nil || !strings.Contains(err.Error(), "503") || count() != llmAttempts {
+		t.Fatalf("always 503: %v after %d calls, want an error after %d", err, count(), llmAttempts)
+	}
+
+	mu.Lock()
+	calls = 0
+	mu.Unlock()
+	srv, _ = fakeAPI(t, serve(http.StatusBadRequest))
+	llm, _ = newLLM(srv, 10*time.Second)
+	if _, err := llm.Narrate(context.Background(), story); err == nil || count() != 1 {
+		t.Fatalf("400: %v after %d calls, want one call", err, count())
+	}
+
+	mu.Lock()
+	calls = 0
+	mu.Unlock()
+	srv, _ = fakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	llm, _ = newLLM(srv, 3*time.Second)
+	if _, err := llm.Narrate(context.Background(), story); err == nil || !strings.Contains(err.Error(), "no time left") || count() != 1 {
+		t.Fatalf("Retry-After past the timeout: %v after %d calls", err, count())
+	}
+}
