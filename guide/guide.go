@@ -109,7 +109,7 @@ type Incident struct {
 	// sample of them for an incident that names more. GUIDE
 	// writes a "not applicable" value where a column does not apply: those are here too, and a model
 	// tells them by how many incidents share them.
-	Entities []uint64 `json:",omitempty"`
+	Entities EntityKeys `json:",omitempty"`
 	// Actions are the remediation-action labels (ActionGranular, else ActionGrouped), distinct, sorted:
 	// labels for the action ranking, never features.
 	Actions []string
