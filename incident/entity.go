@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -315,6 +316,7 @@ func (i *Incident) Entities() []Entity {
 				continue
 			}
 			merged := &distinct[k].entity
+			fillDetails(merged, &e)
 			merged.Roles = union(merged.Roles, e.Roles)
 			merged.DetailedRoles = union(merged.DetailedRoles, e.DetailedRoles)
 			merged.Tags = union(merged.Tags, e.Tags)
@@ -329,6 +331,84 @@ func (i *Incident) Entities() []Entity {
 		entities[k] = d.entity
 	}
 	return entities
+}
+
+// fillDetails gives merged the details another appearance of the entity has and it lacks: a file's
+// device in one alert and not in another, a device's DNS name. merged's first value of each field stands.
+// The details merged points to belong to an alert, so a detail it fills is a copy.
+func fillDetails(merged, more *Entity) {
+	m, o := reflect.ValueOf(merged).Elem(), reflect.ValueOf(more).Elem()
+	if merged.CreatedAt.IsZero() {
+		merged.CreatedAt = more.CreatedAt
+	}
+	if merged.RemediationStatus == "" {
+		merged.RemediationStatus = more.RemediationStatus
+	}
+	for i := range m.NumField() {
+		mf, of := m.Field(i), o.Field(i)
+		if mf.Kind() != reflect.Pointer || of.IsNil() {
+			continue
+		}
+		if mf.IsNil() {
+			mf.Set(cloneDetail(of))
+			continue
+		}
+		if lacks(mf.Elem(), of.Elem()) {
+			c := cloneDetail(mf)
+			fillStruct(c.Elem(), of.Elem())
+			mf.Set(c)
+		}
+	}
+}
+
+// lacks reports whether dst has a zero field that src has set, at any depth of pointed-to structs.
+func lacks(dst, src reflect.Value) bool {
+	for i := range dst.NumField() {
+		df, sf := dst.Field(i), src.Field(i)
+		switch {
+		case sf.IsZero():
+		case df.IsZero():
+			return true
+		case df.Kind() == reflect.Pointer && df.Elem().Kind() == reflect.Struct && lacks(df.Elem(), sf.Elem()):
+			return true
+		}
+	}
+	return false
+}
+
+// fillStruct sets dst's zero fields from src; dst is a copy of its own.
+func fillStruct(dst, src reflect.Value) {
+	for i := range dst.NumField() {
+		df, sf := dst.Field(i), src.Field(i)
+		switch {
+		case sf.IsZero():
+		case df.IsZero():
+			df.Set(cloneDetail(sf))
+		case df.Kind() == reflect.Pointer && df.Elem().Kind() == reflect.Struct && lacks(df.Elem(), sf.Elem()):
+			c := cloneDetail(df)
+			fillStruct(c.Elem(), sf.Elem())
+			df.Set(c)
+		}
+	}
+}
+
+// cloneDetail copies v one level deep: a pointed-to struct and a slice get their own storage.
+func cloneDetail(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(v.Elem())
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		return reflect.AppendSlice(reflect.MakeSlice(v.Type(), 0, v.Len()), v)
+	}
+	return v
 }
 
 // union appends to list the values of more it does not have yet.

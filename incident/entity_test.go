@@ -186,6 +186,40 @@ func TestEntities(t *testing.T) {
 	}
 }
 
+// TestEntitiesFillDetails: details one appearance lacks come from another (an attachment has no device
+// until the file is seen on one), the first value of a field stands, and the alerts are not changed.
+func TestEntitiesFillDetails(t *testing.T) {
+	const sha = "0c5ff1bc9705e7a6a5c6b6a249cf81be6ffa94ea88a9f678b3d354ed140d1679"
+	inc := Incident{Alerts: []Alert{
+		{ID: "a1", Entities: []Entity{
+			{Kind: KindFile, File: &File{SHA256: sha, FileName: "invoice.docm"}},
+			{Kind: KindProcess, Process: &Process{MdeDeviceID: "d1", ProcessID: 42, ImageFile: &File{FileName: "winword.exe"}}},
+		}},
+		{ID: "a2", Entities: []Entity{
+			{Kind: KindFile, RemediationStatus: RemediationNone, File: &File{SHA256: sha, FileName: "other.docm", MdeDeviceID: "d1", FilePath: `C:\Users\megan`}},
+			{Kind: KindProcess, Process: &Process{MdeDeviceID: "d1", ProcessID: 42, CommandLine: "winword.exe /n", ImageFile: &File{FileName: "WINWORD.EXE", FilePath: `C:\Program Files`}}},
+		}},
+	}}
+	got := map[EntityKind]Entity{}
+	for _, e := range inc.Entities() {
+		got[e.Kind] = e
+	}
+	f := got[KindFile]
+	if f.File.MdeDeviceID != "d1" || f.File.FilePath != `C:\Users\megan` || f.File.FileName != "invoice.docm" || f.RemediationStatus != RemediationNone {
+		t.Errorf("merged file %+v %+v", f, f.File)
+	}
+	p := got[KindProcess]
+	if p.Process == nil || p.Process.CommandLine != "winword.exe /n" || p.Process.ImageFile.FileName != "winword.exe" || p.Process.ImageFile.FilePath != `C:\Program Files` {
+		t.Errorf("merged process %+v %+v", p.Process, p.Process.ImageFile)
+	}
+	if first := inc.Alerts[0].Entities[0].File; first.MdeDeviceID != "" || first.FilePath != "" {
+		t.Errorf("the first alert's file changed: %+v", first)
+	}
+	if img := inc.Alerts[0].Entities[1].Process.ImageFile; img.FilePath != "" || inc.Alerts[0].Entities[1].Process.CommandLine != "" {
+		t.Errorf("the first alert's process changed: %+v", inc.Alerts[0].Entities[1].Process)
+	}
+}
+
 func TestEntitiesOfTestdata(t *testing.T) {
 	incidents, err := ParseFile("testdata/graph_incident_multi.json")
 	if err != nil {

@@ -119,9 +119,79 @@ func (g *generator) rule(b *book, r *rule, entities []incident.Entity) {
 			if len(strong) > 0 {
 				matched = strong
 			}
-			g.propose(b, r, c, e, matched)
+			// A file seen on several devices gets a card per device (whichever rule proposes it, the same
+			// cards), each from the alerts on that device.
+			if c.action == card.ActionFileStopAndQuarantine && len(devicesOf(g.occurrences[e.Key()])) > 1 {
+				for _, d := range devicesOf(matched) {
+					if !doneOn(c, g.occurrences[e.Key()], d.id) {
+						g.proposeOn(b, r, c, e, d)
+					}
+				}
+				continue
+			}
+			g.propose(b, r, c, e, matched, "")
 		}
 	}
+}
+
+// onDevice is where a file was seen: Defender stops and quarantines a file one machine at a time.
+type onDevice struct {
+	id      string
+	matched []occurrence
+}
+
+// devicesOf groups a file's occurrences by the device each names, in order of first appearance.
+func devicesOf(matched []occurrence) []onDevice {
+	var out []onDevice
+	for _, o := range matched {
+		if o.entity == nil || o.entity.File == nil || o.entity.File.MdeDeviceID == "" {
+			continue
+		}
+		id := o.entity.File.MdeDeviceID
+		k := slices.IndexFunc(out, func(d onDevice) bool { return strings.EqualFold(d.id, id) })
+		if k < 0 {
+			out = append(out, onDevice{id: id})
+			k = len(out) - 1
+		}
+		out[k].matched = append(out[k].matched, o)
+	}
+	return out
+}
+
+// doneOn reports whether every occurrence of a file on the device says the card's action already happened.
+func doneOn(c *cardTemplate, occurrences []occurrence, device string) bool {
+	if len(c.spec.done) == 0 {
+		return false
+	}
+	for _, o := range occurrences {
+		if o.entity.File != nil && strings.EqualFold(o.entity.File.MdeDeviceID, device) && !slices.Contains(c.spec.done, o.entity.RemediationStatus) {
+			return false
+		}
+	}
+	return true
+}
+
+// proposeOn proposes the card for a file on one of the devices where it was seen: the entity the
+// templates see names that device, and so does the card (title, mdeDeviceId, ID).
+func (g *generator) proposeOn(b *book, r *rule, c *cardTemplate, e *incident.Entity, d onDevice) {
+	onDev := *e
+	f := *e.File
+	f.MdeDeviceID = d.id
+	onDev.File = &f
+	g.propose(b, r, c, &onDev, d.matched, d.id)
+}
+
+// deviceName is how the incident names the device with this Defender machine ID: its DNS name when a
+// device entity says it, else the ID.
+func (g *generator) deviceName(id string) string {
+	for i := range g.inc.Alerts {
+		for _, e := range g.inc.Alerts[i].Entities {
+			if e.Kind == incident.KindDevice && e.Device != nil && strings.EqualFold(e.Device.MdeDeviceID, id) && e.Device.DNSName != "" {
+				return e.Device.DNSName
+			}
+		}
+	}
+	return id
 }
 
 // incidentWide proposes a card without an entity when some matching alert holds a matching entity (or
@@ -146,7 +216,7 @@ func (g *generator) incidentWide(b *book, r *rule, c *cardTemplate, alertOK []bo
 		}
 	}
 	if len(matched) > 0 {
-		g.propose(b, r, c, nil, matched)
+		g.propose(b, r, c, nil, matched, "")
 	}
 }
 
@@ -173,8 +243,9 @@ func (g *generator) alreadyDone(c *cardTemplate, e *incident.Entity) bool {
 	return len(occurrences) > 0
 }
 
-// propose renders one card; e is nil for incident-wide cards.
-func (g *generator) propose(b *book, r *rule, c *cardTemplate, e *incident.Entity, matched []occurrence) {
+// propose renders one card; e is nil for incident-wide cards. device, when set, is the one device of
+// several the card acts on (see proposeOn).
+func (g *generator) propose(b *book, r *rule, c *cardTemplate, e *incident.Entity, matched []occurrence, device string) {
 	var params map[string]string
 	if e != nil {
 		var ok bool
@@ -205,6 +276,12 @@ func (g *generator) propose(b *book, r *rule, c *cardTemplate, e *incident.Entit
 			params[p.name] = value
 		}
 	}
+	if device != "" {
+		if params == nil {
+			params = map[string]string{}
+		}
+		params["mdeDeviceId"] = device
+	}
 	if c.action == card.ActionIndicatorBlock && !checkIndicator(params["indicatorType"], params["indicatorValue"]) {
 		return
 	}
@@ -226,6 +303,9 @@ func (g *generator) propose(b *book, r *rule, c *cardTemplate, e *incident.Entit
 			g.errs = append(g.errs, fmt.Errorf("%s: title: %w (the action's name used)", where, err))
 		}
 		title = strings.TrimSpace(c.spec.title + " " + name)
+	}
+	if device != "" {
+		title += " on " + g.deviceName(device)
 	}
 	why, err := render(c.why, data)
 	if err != nil {
@@ -272,8 +352,12 @@ func (g *generator) propose(b *book, r *rule, c *cardTemplate, e *incident.Entit
 		reasons = append(reasons, reason(a, seen, e))
 	}
 	out.ID = cardID(g.inc.TenantID, g.inc.ID, b.id, r.id, string(c.action), key)
-
 	dedup := string(c.action) + "|" + key
+	if device != "" {
+		out.ID = cardID(g.inc.TenantID, g.inc.ID, b.id, r.id, string(c.action), key, strings.ToLower(device))
+		dedup += "|" + strings.ToLower(device)
+	}
+
 	switch c.action {
 	case card.ActionIndicatorBlock:
 		dedup = string(c.action) + "|" + params["indicatorType"] + "|" + strings.ToLower(params["indicatorValue"])

@@ -354,3 +354,95 @@ func TestConditions(t *testing.T) {
 		}
 	}
 }
+
+// TestQuarantinePerDevice: Defender stops and quarantines a file one machine at a time, so a malicious file
+// seen on two devices gets a card for each, named after the device and carrying its machine ID; a file
+// seen on one device keeps a single card, and the device an attachment's first appearance lacked is taken
+// from a later one.
+func TestQuarantinePerDevice(t *testing.T) {
+	set := defaultSet(t)
+	inc := loadIncident(t, multiIncident)
+	const otherDevice = "0123456789abcdef0123456789abcdef01234567"
+	var dll incident.Entity
+	for _, a := range inc.Alerts {
+		for _, e := range a.Entities {
+			if e.Kind == incident.KindFile && e.File != nil && e.File.SHA256 == dllSHA256 {
+				dll = e
+			}
+		}
+	}
+	if dll.File == nil {
+		t.Fatal("the incident has no DLL")
+	}
+	onOther := dll
+	onOther.RemediationStatus = incident.RemediationNone
+	f := *dll.File
+	f.MdeDeviceID = otherDevice
+	onOther.File = &f
+	host := incident.Entity{Kind: incident.KindDevice, Verdict: incident.VerdictSuspicious,
+		Device: &incident.Device{MdeDeviceID: otherDevice, DNSName: "ws-bob02.contoso.com"}}
+	second := inc.Alerts[0]
+	second.ID = "da-second-device"
+	second.Entities = []incident.Entity{onOther, host}
+	inc.Alerts = append(inc.Alerts, second)
+
+	// On Megan's device Defender prevented the DLL already: only Bob's device gets a card.
+	cards, err := set.Evaluate(inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dllKey := dll.Key()
+	if q := find(cards, card.ActionFileStopAndQuarantine, dllKey); len(q) != 1 || q[0].Parameters["mdeDeviceId"] != otherDevice {
+		t.Fatalf("quarantine cards %+v: want one, for Bob's device", q)
+	}
+	for ai := range inc.Alerts {
+		for ei := range inc.Alerts[ai].Entities {
+			if e := &inc.Alerts[ai].Entities[ei]; e.Key() == dllKey {
+				e.RemediationStatus = incident.RemediationNone
+			}
+		}
+	}
+	cards, err = set.Evaluate(inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quarantine := find(cards, card.ActionFileStopAndQuarantine, dllKey)
+	if len(quarantine) != 2 {
+		t.Fatalf("%d quarantine cards for the DLL on two devices, want 2: %+v", len(quarantine), quarantine)
+	}
+	byDevice := map[string]card.Card{}
+	for _, c := range quarantine {
+		byDevice[c.Parameters["mdeDeviceId"]] = c
+	}
+	megan, bob := byDevice[dll.File.MdeDeviceID], byDevice[otherDevice]
+	if !strings.HasSuffix(megan.Title, " on ws-megan01.contoso.com") || !strings.HasSuffix(bob.Title, " on ws-bob02.contoso.com") {
+		t.Errorf("titles %q and %q do not name their devices", megan.Title, bob.Title)
+	}
+	if megan.ID == bob.ID || megan.ID == "" || bob.ID == "" {
+		t.Errorf("IDs %q and %q", megan.ID, bob.ID)
+	}
+	if !slices.Equal(bob.AlertIDs, []string{"da-second-device"}) || slices.Contains(megan.AlertIDs, "da-second-device") {
+		t.Errorf("alerts: on Megan's device %v, on Bob's %v", megan.AlertIDs, bob.AlertIDs)
+	}
+	if again := set.Generate(inc); !reflect.DeepEqual(again, cards) {
+		t.Error("a second generation gave different cards")
+	}
+
+	// The document arrived as an attachment (no device) and was then seen on Megan's device: one card,
+	// and the merged entity knows the device.
+	foundDoc := false
+	for _, e := range inc.Entities() {
+		if e.Kind == incident.KindFile && e.File != nil && e.File.SHA256 == docSHA256 {
+			foundDoc = true
+			if e.File.MdeDeviceID != dll.File.MdeDeviceID {
+				t.Errorf("the document's merged entity has device %q, want %q", e.File.MdeDeviceID, dll.File.MdeDeviceID)
+			}
+			if n := len(find(cards, card.ActionFileStopAndQuarantine, e.Key())); n > 1 {
+				t.Errorf("%d quarantine cards for a file seen on one device", n)
+			}
+		}
+	}
+	if !foundDoc {
+		t.Error("the incident has no document")
+	}
+}
