@@ -290,3 +290,41 @@ func openDevDB(t *testing.T, dataDir, redactedURL string) *sqlx.DB {
 	}
 	return db
 }
+
+// TestDevStopsOnABadPlaybook: a playbook directory that does not load ends `worker --dev` with the reason,
+// before the banner says it runs, and the dev stack is stopped. It used to hang after the banner with the
+// error unsaid: the API's listener waited for a context nothing cancelled.
+func TestDevStopsOnABadPlaybook(t *testing.T) {
+	dir := t.TempDir()
+	playbooks := filepath.Join(dir, "playbooks")
+	if err := os.MkdirAll(playbooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(playbooks, "broken.yaml"), []byte("not: [valid\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--dev", "--data-dir", filepath.Join(dir, "data"), "--playbooks", playbooks,
+			"--dev-temporal-port", "0", "--dev-ui-port", "0", "--dev-postgres-port", "0", "--api-addr", "127.0.0.1:0",
+			"--metrics-addr", "127.0.0.1:0", "--log-level", "error"}, stdout, stderr)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "broken.yaml:1") {
+			t.Fatalf("worker --dev with a broken playbook: %v, want the file and line", err)
+		}
+	case <-time.After(3 * time.Minute): // a guard against the hang, not a speed target
+		cancel()
+		t.Fatalf("worker --dev hung on a broken playbook\nstdout:\n%s", stdout)
+	}
+	if strings.Contains(stdout.String(), "Stop with Ctrl-C") {
+		t.Errorf("the banner said it runs:\n%s", stdout)
+	}
+	if !strings.Contains(stdout.String(), "Guided Response stopped.") {
+		t.Errorf("the dev stack was not stopped:\n%s", stdout)
+	}
+}

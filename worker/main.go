@@ -135,17 +135,21 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 	// Before any SDK worker exists: the cache is made by the first one, and with --dev the embedded
 	// server's own system workers start first.
 	worker.SetStickyWorkflowCacheSize(cfg.Tuning.StickyCacheSize)
+	// The listeners below stop when ctx ends and their waits are deferred: an error return must end ctx
+	// before it waits, or the process would hang with the error unsaid (it did, on a bad playbook).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	_, waitPprof, err := startPprof(ctx, cfg.Tuning.PprofAddr, logger.Named("pprof"))
 	if err != nil {
 		return err
 	}
-	defer waitPprof()
+	defer func() { cancel(); waitPprof() }()
 	var db *sqlx.DB
 	var stack *devstack.Stack
 	if cfg.Dev {
 		temporalLogger := logger.Named("temporal")
 		if logger.GetLevel() > hclog.Debug {
-			temporalLogger.SetLevel(hclog.Warn)
+			temporalLogger.SetLevel(max(hclog.Warn, logger.GetLevel()))
 		}
 		stack, err = devstack.Start(ctx, devstack.Options{
 			DataDir:        cfg.DataDir,
@@ -193,23 +197,8 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 	}
 	defer c.Close()
 	metrics := api.NewMetrics(reg)
-	if cfg.Dev && cfg.API.UIBaseURL == "" {
-		cfg.API.UIBaseURL = stack.Temporal.UIURL()
-	}
-	apiURL, waitAPI, err := startAPI(ctx, cfg.API, cfg.Temporal.Namespace, cfg.TaskQueue, c, db, reg, metrics, logger)
-	if err != nil {
-		return err
-	}
-	defer waitAPI()
-	if cfg.Dev {
-		printBanner(stdout, cfg, stack, apiURL)
-		if _, err := temporalclient.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, workflows.SearchAttributes()); err != nil {
-			return err
-		}
-	}
-	if err := ensureTrainSchedule(ctx, c, cfg.TaskQueue, cfg.Guided.RetrainEvery, logger); err != nil {
-		return err
-	}
+	// The playbooks and connectors before anything says the worker runs: a bad playbook directory or
+	// connector setting ends it here, with the reason.
 	acts, err := newActivities(cfg.Guided, db, logger)
 	if err != nil {
 		return err
@@ -220,6 +209,28 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 			result = "applied"
 		}
 		metrics.ObserveAction(action, result)
+	}
+	if cfg.Dev && cfg.API.UIBaseURL == "" {
+		cfg.API.UIBaseURL = stack.Temporal.UIURL()
+	}
+	apiURL, waitAPI, err := startAPI(ctx, cfg.API, cfg.Temporal.Namespace, cfg.TaskQueue, c, db, reg, metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); waitAPI() }()
+	_, waitMetrics, err := startMetrics(ctx, cfg.Tuning.MetricsAddr, reg, logger.Named("metrics"))
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); waitMetrics() }()
+	if cfg.Dev {
+		printBanner(stdout, cfg, stack, apiURL)
+		if _, err := temporalclient.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, workflows.SearchAttributes()); err != nil {
+			return err
+		}
+	}
+	if err := ensureTrainSchedule(ctx, c, cfg.TaskQueue, cfg.Guided.RetrainEvery, logger); err != nil {
+		return err
 	}
 	logger.Info("sticky workflow cache", "size", cfg.Tuning.StickyCacheSize, "db_max_conns", cfg.Tuning.DBMaxConns)
 	return serve(ctx, c, cfg.TaskQueue, acts, logger)

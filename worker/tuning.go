@@ -23,6 +23,8 @@ type tuningConfig struct {
 	DBMaxConns int
 	// PprofAddr serves net/http/pprof on a loopback address of its own; empty serves nothing.
 	PprofAddr string
+	// MetricsAddr serves /metrics and /healthz on a listener of its own; empty serves nothing.
+	MetricsAddr string
 }
 
 // Defaults of the tuning flags; README "Deploy with compose" explains how to choose them.
@@ -39,6 +41,7 @@ func (t *tuningConfig) register(fs *flag.FlagSet) {
 	env := temporalclient.Env
 	fs.IntVar(&t.StickyCacheSize, "sticky-cache-size", envInt("GUIDED_STICKY_CACHE_SIZE", defaultStickyCacheSize), "most workflows kept in memory between their tasks (the SDK's sticky cache); an evicted one replays its history at its next task; 0 turns the cache off (env GUIDED_STICKY_CACHE_SIZE)")
 	t.registerDB(fs)
+	fs.StringVar(&t.MetricsAddr, "metrics-addr", env("GUIDED_METRICS_ADDR", ""), "serve Prometheus metrics (/metrics) and a liveness check (/healthz) on this address, e.g. :9090, for a worker without the API; empty: off (env GUIDED_METRICS_ADDR)")
 	fs.StringVar(&t.PprofAddr, "pprof-addr", env("GUIDED_PPROF_ADDR", ""), "serve Go's profiling endpoints (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; empty: off (env GUIDED_PPROF_ADDR)")
 }
 
