@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/guided-response/guided/activities"
@@ -54,6 +55,10 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s suite
 	env := s.NewTestWorkflowEnvironment()
+	// The SDK's deadlock detector fails a workflow whose task runs a second of wall time without yielding.
+	// In the test environment that is fatal, and a CPU shared by parallel test packages made it happen
+	// (TestGuidedResponseThroughUpdates, under go test -p 8 on two cores); a real deadlock still shows.
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	env.RegisterActivity(&activities.Activities{})
 	return env
 }
