@@ -64,6 +64,7 @@ type Server struct {
 	uiAddr       string
 	uiErr        chan error
 	ports        freeport.Set // reserved until Stop
+	stopping     *atomic.Bool // quiets the server's warnings once Stop begins
 }
 
 // Start starts the server and, unless disabled, the UI. The server is ready for clients when it returns.
@@ -131,7 +132,8 @@ func start(opts Options) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	srvOpts, err := serverOptions(conf, opts.Logger, opts.DynamicConfig)
+	stopping := new(atomic.Bool)
+	srvOpts, err := serverOptions(conf, opts.Logger, stopping, opts.DynamicConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ func start(opts Options) (s *Server, err error) {
 		return nil, fmt.Errorf("build temporal server: %w", err)
 	}
 
-	s = &Server{server: srv, frontendAddr: net.JoinHostPort(localhost, strconv.Itoa(frontendPort))}
+	s = &Server{server: srv, stopping: stopping, frontendAddr: net.JoinHostPort(localhost, strconv.Itoa(frontendPort))}
 	if opts.UIPort >= 0 {
 		uiPort, err := take(opts.UIPort)
 		if err != nil {
@@ -201,6 +203,7 @@ func (s *Server) UIURL() string {
 // Stop stops the UI and the server, and gives their ports back.
 func (s *Server) Stop() error {
 	defer s.ports.Release()
+	s.stopping.Store(true)
 	if s.ui != nil {
 		s.ui.Stop()
 	}
@@ -288,8 +291,8 @@ func sqlConfig(opts Options) (*config.SQL, error) {
 	return conf, nil
 }
 
-func serverOptions(conf *config.Config, logger hclog.Logger, overrides map[string]any) ([]temporal.ServerOption, error) {
-	serverLogger := newServerLogger(logger)
+func serverOptions(conf *config.Config, logger hclog.Logger, stopping *atomic.Bool, overrides map[string]any) ([]temporal.ServerOption, error) {
+	serverLogger := newServerLogger(logger, stopping)
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("temporal authorizer: %w", err)

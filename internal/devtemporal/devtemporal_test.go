@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,4 +136,51 @@ func TestStartReportsATakenPort(t *testing.T) {
 	if _, p, _ := net.SplitHostPort(srv.FrontendAddress()); p == strconv.Itoa(port) {
 		t.Fatalf("second server on the taken port")
 	}
+}
+
+// TestStopIsQuiet: stopping the server does not warn of every poll and dial the stop cuts short (a
+// screenful on each Ctrl-C of `worker --dev`); the lines stay at debug level.
+func TestStopIsQuiet(t *testing.T) {
+	var logs syncBuffer
+	srv, err := Start(Options{UIPort: -1, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runEcho(t, c, "quiet")
+	c.Close()
+	before := len(logs.String())
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the system workers' last polls end after Stop returns
+	after := logs.String()[before:]
+	for _, line := range strings.Split(after, "\n") {
+		if strings.Contains(line, "[WARN]") {
+			t.Errorf("warning while stopping: %s", line)
+		}
+	}
+	if !strings.Contains(after, "[DEBUG]") {
+		t.Errorf("nothing logged while stopping; the test proves nothing:\n%s", after)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,16 +16,27 @@ import (
 // serverLogger hands the Temporal server's tagged logs to hclog.
 type serverLogger struct {
 	log hclog.Logger
+	// stopping, once set, turns warnings into debug lines: while it stops, the server's own workers and
+	// clients warn of every poll and dial the stop cuts short, a screenful on each Ctrl-C.
+	stopping *atomic.Bool
 }
 
 var _ log.Logger = serverLogger{}
 var _ log.WithLogger = serverLogger{}
 
-func newServerLogger(l hclog.Logger) serverLogger { return serverLogger{log: l} }
+func newServerLogger(l hclog.Logger, stopping *atomic.Bool) serverLogger {
+	return serverLogger{log: l, stopping: stopping}
+}
 
 func (l serverLogger) Debug(msg string, tags ...tag.Tag) { l.log.Debug(msg, args(tags)...) }
 func (l serverLogger) Info(msg string, tags ...tag.Tag)  { l.log.Info(msg, args(tags)...) }
-func (l serverLogger) Warn(msg string, tags ...tag.Tag)  { l.log.Warn(msg, args(tags)...) }
+func (l serverLogger) Warn(msg string, tags ...tag.Tag) {
+	if l.stopping != nil && l.stopping.Load() {
+		l.log.Debug(msg, args(tags)...)
+		return
+	}
+	l.log.Warn(msg, args(tags)...)
+}
 func (l serverLogger) Error(msg string, tags ...tag.Tag) { l.log.Error(msg, args(tags)...) }
 func (l serverLogger) DPanic(msg string, tags ...tag.Tag) {
 	l.log.Error(msg, args(tags)...)
@@ -80,7 +92,7 @@ func (f fatal) Error() string {
 func (f fatal) Unwrap() error { return f.err }
 
 func (l serverLogger) With(tags ...tag.Tag) log.Logger {
-	return serverLogger{log: l.log.With(args(tags)...)}
+	return serverLogger{log: l.log.With(args(tags)...), stopping: l.stopping}
 }
 
 func args(tags []tag.Tag) []any {
