@@ -233,8 +233,9 @@ func TestEnrichFallback(t *testing.T) {
 			llm, logs := newLLM(srv, timeout)
 			start := time.Now()
 			got := Enrich(context.Background(), story, llm)
-			if elapsed := time.Since(start); elapsed > 3*time.Second {
-				t.Errorf("Enrich took %s", elapsed)
+			// A guard that the timeout bounds the call, retries included; not a speed target.
+			if elapsed := time.Since(start); elapsed > timeout+10*time.Second {
+				t.Errorf("Enrich took %s with a timeout of %s", elapsed, timeout)
 			}
 			if got.NarrativeSource != NarrativeDeterministic || got.Narrative != deterministicNarrative(story) {
 				t.Errorf("narrative (%s) %q, want the deterministic one", got.NarrativeSource, got.Narrative)
