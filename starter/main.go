@@ -58,6 +58,8 @@ Commands:
                              models learn from; idempotent, malformed rows listed in FILE.malformed.txt
   gen-guide                  write a synthetic GUIDE-format CSV: --rows N --out FILE (--orgs, --seed, --test, --malformed-every, --label-noise)
   eval --data FILE.csv       offline triage evaluation on GUIDE-format data: train, test, report (no stack needed)
+  playbook check [DIR]       validate playbook files as the workers would load them (no stack needed)
+  playbook preview FILE...   the cards and triage the playbooks give an incident file (no stack needed)
 
 Decisions print the workflow's answer: accepted with the new card state, or rejected and why (exit 1).
 
@@ -120,6 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if command == "eval" {
 		return runEval(ctx, args, stdout, stderr)
+	}
+	if command == "playbook" {
+		return runPlaybook(ctx, args, stdout, stderr)
 	}
 	var opts options
 	fs := flag.NewFlagSet("starter "+command, flag.ContinueOnError)
