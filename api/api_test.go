@@ -270,6 +270,13 @@ func TestAPI(t *testing.T) {
 		isProblem(t, f.ingest("../incident/testdata/native_phishing.json", "rita@contoso.com"), http.StatusForbidden, "lacks permission")
 		isProblem(t, f.ingest("../incident/testdata/native_phishing.json", "eve@fabrikam.com"), http.StatusForbidden, "another tenant")
 		isProblem(t, f.do("POST", "/v1/incidents", "alice@contoso.com", []byte(`{"tenantId": 7`), nil), http.StatusUnprocessableEntity, "invalid")
+		// A page of a longer Graph list: the answer says where the rest is.
+		page := []byte(`{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/incidents", "value": [],
+			"@odata.nextLink": "https://graph.microsoft.com/v1.0/security/incidents?$expand=alerts&$skiptoken=Z2"}`)
+		if r := f.do("POST", "/v1/incidents", "alice@contoso.com", page, nil); r.status != http.StatusAccepted ||
+			!strings.Contains(string(r.body), `"nextLink":"https://graph.microsoft.com/v1.0/security/incidents?$expand=alerts\u0026$skiptoken=Z2"`) {
+			t.Errorf("a list page: %d %s", r.status, r.body)
+		}
 		big := bytes.Repeat([]byte(" "), api.IngestBodyLimit+1)
 		isProblem(t, f.do("POST", "/v1/incidents", "alice@contoso.com", big, nil), http.StatusRequestEntityTooLarge, "")
 	})

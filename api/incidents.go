@@ -161,7 +161,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, item)
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"items": out})
+	resp := map[string]any{"items": out}
+	// A page of a Graph list: the rest of the list is not here. Say where it is, for the caller to send.
+	if next := incident.NextLink(body); next != "" {
+		resp["nextLink"] = next
+	}
+	writeJSON(w, http.StatusAccepted, resp)
 }
 
 func fixSuffix(fix string) string {

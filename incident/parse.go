@@ -17,17 +17,39 @@ const MaxDocumentSize = 16 << 20
 
 // ParseFile reads the file at path and parses it with Parse, naming the file in errors.
 func ParseFile(path string) ([]Incident, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// ReadFile reads an incident document for Parse: at most one byte more than MaxDocumentSize, so that
+// Parse sees a document that is too large as such.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read incidents: %w", err)
 	}
 	defer f.Close()
-	// Read one byte more than allowed, so that Parse sees a document that is too large as such.
 	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read incidents: %w", err)
 	}
-	return Parse(path, data)
+	return data, nil
+}
+
+// NextLink is the @odata.nextLink of a Graph list page: the document holds only the first incidents of a
+// longer list, and the rest are at that URL. Empty when the document is not such a page. Parse takes the
+// page as it is; callers tell the user the list goes on.
+func NextLink(data []byte) string {
+	var page struct {
+		NextLink string `json:"@odata.nextLink"`
+	}
+	if len(data) > MaxDocumentSize || json.Unmarshal(data, &page) != nil {
+		return ""
+	}
+	return page.NextLink
 }
 
 // Parse parses a JSON document holding one or more incidents. name names the document in errors (a file

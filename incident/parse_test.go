@@ -1003,3 +1003,19 @@ func TestParseSeverity(t *testing.T) {
 		t.Error("severity ranks out of order")
 	}
 }
+
+func TestNextLink(t *testing.T) {
+	page := `{"@odata.context": "x", "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/incidents?$skiptoken=Z2", "value": []}`
+	if got := NextLink([]byte(page)); got != "https://graph.microsoft.com/v1.0/security/incidents?$skiptoken=Z2" {
+		t.Errorf("NextLink = %q", got)
+	}
+	for _, doc := range []string{`{"value": []}`, `[]`, `{"@odata.nextLink": 7}`, `not json`} {
+		if got := NextLink([]byte(doc)); got != "" {
+			t.Errorf("NextLink(%s) = %q, want none", doc, got)
+		}
+	}
+	// Parse takes the page as it is.
+	if incs, err := Parse("page", []byte(page)); err != nil || len(incs) != 0 {
+		t.Errorf("Parse of an empty page: %v, %v", incs, err)
+	}
+}

@@ -154,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("incident: name at least one incident file")
 		}
 		// Every file is validated before anything starts: bad input is refused as a whole.
-		incidents, err := parseFiles(positional)
+		incidents, err := parseFiles(positional, stderr)
 		if err != nil {
 			return err
 		}
@@ -213,14 +213,22 @@ func dial(ctx context.Context, opts *options, logger hclog.Logger) (client.Clien
 	return temporalclient.Dial(dctx, opts.temporal, logger, 0)
 }
 
-func parseFiles(paths []string) ([]incident.Incident, error) {
+func parseFiles(paths []string, notes io.Writer) ([]incident.Incident, error) {
 	var all []incident.Incident
 	var errs []error
 	for _, p := range paths {
-		incs, err := incident.ParseFile(p)
+		data, err := incident.ReadFile(p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		incs, err := incident.Parse(p, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if next := incident.NextLink(data); next != "" {
+			fmt.Fprintf(notes, "note: %s is one page of a longer Graph list; the next page is at its @odata.nextLink %q: fetch it and trigger it too\n", p, next)
 		}
 		all = append(all, incs...)
 	}

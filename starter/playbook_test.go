@@ -117,3 +117,20 @@ func TestPlaybookPreview(t *testing.T) {
 		t.Error("preview of a file that is not an incident passed")
 	}
 }
+
+// TestParseFilesNotesAnotherPage: a file that is one page of a longer Graph list is taken, and the user is
+// told where the rest is.
+func TestParseFilesNotesAnotherPage(t *testing.T) {
+	page := filepath.Join(t.TempDir(), "page1.json")
+	if err := os.WriteFile(page, []byte(`{"@odata.context": "x", "value": [], "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/incidents?$skiptoken=Z2"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var notes strings.Builder
+	incs, err := parseFiles([]string{page, multiIncidentFile}, &notes)
+	if err != nil || len(incs) != 1 {
+		t.Fatalf("%d incidents, %v", len(incs), err)
+	}
+	if !strings.Contains(notes.String(), page+" is one page of a longer Graph list") || !strings.Contains(notes.String(), "skiptoken=Z2") || strings.Count(notes.String(), "\n") != 1 {
+		t.Errorf("notes:\n%s", notes.String())
+	}
+}
