@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -326,5 +328,22 @@ func TestDevStopsOnABadPlaybook(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "Guided Response stopped.") {
 		t.Errorf("the dev stack was not stopped:\n%s", stdout)
+	}
+}
+
+// TestDevSaysWhichPortIsTaken: a dev-stack port that something else holds ends the start with which one
+// and the flags that move it.
+func TestDevSaysWhichPortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	var stdout, stderr syncBuffer
+	err = run(context.Background(), []string{"--dev", "--data-dir", t.TempDir(), "--dev-temporal-port", port, "--dev-ui-port", "0",
+		"--dev-postgres-port", "0", "--api-addr", "127.0.0.1:0", "--log-level", "error"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "Temporal frontend's port "+port) || !strings.Contains(err.Error(), "--dev-temporal-port "+port) {
+		t.Fatalf("worker --dev on a taken port: %v", err)
 	}
 }

@@ -28,7 +28,9 @@ import (
 	"github.com/guided-response/guided/activities"
 	"github.com/guided-response/guided/api"
 	"github.com/guided-response/guided/internal/devstack"
+	"github.com/guided-response/guided/internal/devtemporal"
 	"github.com/guided-response/guided/internal/envflag"
+	"github.com/guided-response/guided/internal/localpg"
 	"github.com/guided-response/guided/internal/sdkmetrics"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/migrations"
@@ -162,6 +164,10 @@ func runWorker(ctx context.Context, cfg *config, logger hclog.Logger, stdout io.
 			Logger:         logger,
 			TemporalLogger: temporalLogger,
 		})
+		if errors.Is(err, devtemporal.ErrPortInUse) || errors.Is(err, localpg.ErrPortInUse) {
+			return fmt.Errorf("%w\n(the dev stack's ports: --dev-temporal-port %d, --dev-ui-port %d, --dev-postgres-port %d; 0 picks a free one)",
+				err, cfg.TemporalPort, cfg.UIPort, cfg.PostgresPort)
+		}
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,9 @@ import (
 	"go.temporal.io/server/temporal"
 )
 
+// ErrPortInUse is a port asked for by number that something else holds.
+var ErrPortInUse = errors.New("port in use")
+
 const (
 	clusterName = "active"
 	localhost   = "127.0.0.1"
@@ -78,6 +81,17 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
+	}
+	// A port asked for by number that something else holds fails at once, saying which: retrying cannot
+	// help, and the server's own error would come after a second of building it.
+	for _, p := range []struct {
+		what string
+		port int
+	}{{"Temporal frontend", opts.FrontendPort}, {"Temporal Web UI", opts.UIPort}} {
+		if p.port > 0 && !bindable(p.port) {
+			return nil, fmt.Errorf("the %s's port %d on %s is in use (another Temporal server?): stop what holds it, or choose another port (%w)",
+				p.what, p.port, localhost, ErrPortInUse)
+		}
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -331,6 +345,16 @@ func serverOptions(conf *config.Config, logger hclog.Logger, stopping *atomic.Bo
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
 		temporal.WithDynamicConfigClient(dyn),
 	}, nil
+}
+
+// bindable reports whether port is free on localhost now.
+func bindable(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(localhost, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
 }
 
 // memoryDatabases numbers the in-memory databases of this process.

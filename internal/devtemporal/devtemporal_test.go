@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/common/log/tag"
 )
 
 func echoActivity(_ context.Context, s string) (string, error) { return s, nil }
@@ -127,8 +128,28 @@ func TestStartReportsATakenPort(t *testing.T) {
 		_ = srv.Stop()
 		t.Fatalf("started on port %d, which is taken", port)
 	}
-	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+	if !strings.Contains(err.Error(), "Temporal frontend's port "+strconv.Itoa(port)) || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("error %q does not say port %d is in use", err, port)
+	}
+	srv, err = Start(Options{UIPort: port})
+	if err == nil {
+		_ = srv.Stop()
+		t.Fatalf("UI started on port %d, which is taken", port)
+	}
+	if !strings.Contains(err.Error(), "Temporal Web UI's port "+strconv.Itoa(port)) {
+		t.Fatalf("error %q does not say the UI's port %d is in use", err, port)
+	}
+	// A port taken between the check and the server's bind is the server's own error, recovered from its
+	// Fatal (which panics): an error that says the address is in use, which Start retries with new ports.
+	if srv, err := start(Options{FrontendPort: port, UIPort: -1, Namespace: "default", Logger: hclog.NewNullLogger()}); err == nil {
+		_ = srv.Stop()
+		t.Fatal("the server started on a taken port")
+	} else if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("the server's own error %q: want it to wrap EADDRINUSE and name port %d", err, port)
+	}
+	f := newFatal("Failed to start gRPC listener", []tag.Tag{tag.Error(&net.OpError{Op: "listen", Net: "tcp", Err: syscall.EADDRINUSE}), tag.Address("127.0.0.1:7")})
+	if !errors.Is(f, syscall.EADDRINUSE) || !strings.Contains(f.Error(), "127.0.0.1:7") {
+		t.Fatalf("fatal %q: want it to wrap EADDRINUSE and name the address", f)
 	}
 	// The failed attempts leave the process able to start a server.
 	srv = startServer(t, "")

@@ -202,7 +202,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		reserved.Release()
 		retry := false
 		switch {
-		case errors.Is(err, errPortInUse):
+		case errors.Is(err, ErrPortInUse):
 			// Someone took the free port before postgres bound it.
 			retry = opts.Port == 0 && attempt < portAttempts
 		case errors.Is(err, errOldProcesses):
@@ -495,8 +495,8 @@ func (s *Server) initCluster(ctx context.Context, binDir string, acct account) e
 
 // Start-up failures that a retry may cure.
 var (
-	// errPortInUse means postgres could not bind its port.
-	errPortInUse = errors.New("port in use")
+	// ErrPortInUse means postgres could not bind its port.
+	ErrPortInUse = errors.New("port in use")
 	// errOldProcesses means processes of an earlier server still hold the cluster's shared memory.
 	errOldProcesses = errors.New("processes of an earlier server still running")
 )
@@ -541,8 +541,8 @@ func (s *Server) launch(ctx context.Context, binDir string, acct account, port i
 		tail := s.logTail(offset)
 		switch {
 		case strings.Contains(tail, "could not bind") || strings.Contains(tail, "Address already in use"):
-			return fmt.Errorf("postgres could not listen on %s:%d (%w); choose another Port; %s ends with:\n%s",
-				listenHost, port, errPortInUse, s.logPath, tail)
+			return fmt.Errorf("postgres could not listen on %s:%d (%w); stop what holds it or choose another port; %s ends with:\n%s",
+				listenHost, port, ErrPortInUse, s.logPath, tail)
 		case strings.Contains(tail, "pre-existing shared memory block"):
 			return fmt.Errorf("%w on %s (a server that was killed?): wait for them to exit, or end them; "+
 				"%s ends with:\n%s", errOldProcesses, s.dataDir, s.logPath, tail)
