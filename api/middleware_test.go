@@ -1,14 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/guided-response/guided/internal/syncbuf"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +17,7 @@ import (
 	"github.com/guided-response/guided/auth"
 )
 
-// syncBuffer is a log output safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func testLogger(out *syncBuffer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "api", Output: out, Level: hclog.Debug, JSONFormat: true})

@@ -1,8 +1,8 @@
 package playbook
 
 import (
-	"bytes"
 	"fmt"
+	"github.com/guided-response/guided/internal/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,23 +15,7 @@ import (
 	"github.com/guided-response/guided/card"
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func TestLibraryReloads(t *testing.T) {
 	dir := t.TempDir()
