@@ -5,7 +5,8 @@
 // at once (go test runs packages in parallel): the port comes from the ephemeral range, where any other
 // process's outgoing connection or port-0 listener can take it before our server binds it. So ports come
 // from below (or above) the kernel's ephemeral range, which the kernel never hands out by itself, and each
-// is reserved with a lock file that every process using this package honours. The lock goes with the
+// is reserved with a lock file, in a private directory of the user, that every process using this
+// package honours. The lock goes with the
 // process, so a crash leaves nothing to clean up. The empty lock files stay (removing one another process
 // may be about to lock would break the reservation); there are at most as many as ports in the range.
 package freeport
@@ -172,27 +173,27 @@ var (
 	dirErr  error
 )
 
-// lockDir is shared by every user of the machine: whoever runs tests, they share the ports. It is
-// world-writable with the sticky bit, like /tmp itself.
+// lockDir is this user's directory of port locks in the temporary directory (see privateDir).
 func lockDir() (string, error) {
-	dirOnce.Do(func() {
-		dirPath = filepath.Join(os.TempDir(), "guided-response-ports")
-		if err := os.MkdirAll(dirPath, 0o755); err != nil {
-			dirErr = err
-			return
-		}
-		fi, err := os.Stat(dirPath)
-		if err != nil {
-			dirErr = err
-			return
-		}
-		if !fi.IsDir() {
-			dirErr = errors.New(dirPath + " is not a directory")
-			return
-		}
-		// Best effort: a directory someone else created may stay theirs; then opening a lock file there
-		// fails and Take falls back to kernel ports.
-		_ = os.Chmod(dirPath, 0o777|os.ModeSticky)
-	})
+	dirOnce.Do(func() { dirPath, dirErr = privateDir(os.TempDir()) })
 	return dirPath, dirErr
+}
+
+// privateDir makes or finds base/guided-response-ports-UID: private (0700) and checked to be a directory
+// this user owns, not a link someone planted in a shared /tmp to have us create files elsewhere. Users do
+// not share reservations; two users running tests side by side still get ports outside the ephemeral
+// range.
+func privateDir(base string) (string, error) {
+	dir := filepath.Join(base, "guided-response-ports-"+strconv.Itoa(os.Getuid()))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 || !ownedByMe(fi) {
+		return "", errors.New(dir + " is not a private directory of this user; port reservations are off")
+	}
+	return dir, nil
 }

@@ -136,3 +136,39 @@ func TestTakeFallsBackWithoutRange(t *testing.T) {
 		t.Fatalf("fallback port %d not usable", p.Number)
 	}
 }
+
+// TestPrivateDirRefusesPlantedPaths: a link or a directory others may write, planted where the lock
+// directory goes, turns reservations off rather than have locks created through it.
+func TestPrivateDirRefusesPlantedPaths(t *testing.T) {
+	base := t.TempDir()
+	dir, err := privateDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("lock directory %s: %v, %v", dir, fi.Mode(), err)
+	}
+	if again, err := privateDir(base); err != nil || again != dir {
+		t.Fatalf("second call: %q, %v", again, err)
+	}
+
+	linked := t.TempDir()
+	target := t.TempDir()
+	if err := os.Symlink(target, filepath.Join(linked, filepath.Base(dir))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := privateDir(linked); err == nil {
+		t.Error("a planted symlink was taken as the lock directory")
+	}
+
+	open := t.TempDir()
+	if err := os.Mkdir(filepath.Join(open, filepath.Base(dir)), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(open, filepath.Base(dir)), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := privateDir(open); err == nil {
+		t.Error("a world-writable directory was taken as the lock directory")
+	}
+}

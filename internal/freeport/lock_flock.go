@@ -10,11 +10,16 @@ import (
 
 const locksSupported = true
 
+// ownedByMe reports whether this process's user owns the file.
+func ownedByMe(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Getuid()
+}
+
 // lock takes an exclusive, non-blocking lock on path and returns what releases it; errBusy when another
-// process holds it. The kernel drops the lock when the process exits. Read-only is enough for flock, and
-// lets another user lock a file this one created.
+// process holds it. The kernel drops the lock when the process exits. Read-only is enough for flock.
 func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,13 @@
 
 package freeport
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 const locksSupported = false
 
 func lock(string) (func(), error) { return nil, errors.New("port locks are not supported here") }
+
+func ownedByMe(os.FileInfo) bool { return false }
