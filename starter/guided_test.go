@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+
 	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/internal/testenv"
@@ -152,6 +155,33 @@ func TestGuidedResponseEndToEnd(t *testing.T) {
 	out, _, err = runStarter(t, env, "approve", ref, chosen.ID, "--principal", bob)
 	if err == nil || !strings.Contains(out, "rejected") {
 		t.Fatalf("a duplicate approval was accepted: %s", out)
+	}
+
+	// In the Temporal UI's timeline, the apply and the deadline timers say what they are.
+	sawApply, sawDeadline := "", ""
+	iter := env.Client.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		if p := ev.GetUserMetadata().GetSummary(); p == nil || converter.GetDefaultDataConverter().FromPayload(p, &text) != nil {
+			continue
+		}
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			if strings.HasPrefix(text, "apply "+string(chosen.Action)+": ") && strings.Contains(text, chosen.ID) {
+				sawApply = text
+			}
+		case enumspb.EVENT_TYPE_TIMER_STARTED:
+			if strings.Contains(text, "classification SLA") || strings.Contains(text, "approval expiry of ") {
+				sawDeadline = text
+			}
+		}
+	}
+	if sawApply == "" || sawDeadline == "" {
+		t.Errorf("summaries in the history: apply %q, deadline %q", sawApply, sawDeadline)
 	}
 
 	out, _, err = runStarter(t, env, "feedback", ref, chosen.ID, "--principal", rita, "--not-helpful", "--reason", "already-done", "--id", "fb-e2e-1")

@@ -122,7 +122,8 @@ func (s *incidentState) startSignalLoops(ctx workflow.Context, quietTimers bool)
 			var period workflow.Future
 			for {
 				if period == nil {
-					period = workflow.NewTimer(ctx, s.g.Policy.AccessRefresh)
+					period = workflow.NewTimerWithOptions(ctx, s.g.Policy.AccessRefresh,
+						workflow.TimerOptions{Summary: "refresh the tenant's principals and roles"})
 				}
 				_ = workflow.Await(ctx, func() bool { return refresh.Len() > 0 || period.IsReady() })
 				for refresh.ReceiveAsync(nil) {
@@ -596,7 +597,12 @@ func (s *incidentState) runAction(ctx workflow.Context, c *card.Card, action car
 		Principal:      principal,
 		Comment:        fmt.Sprintf("Guided response for incident %s: %s (%s)", s.current.ID, c.Title, phase),
 	}
+	target := c.ID
+	if c.Entity != nil {
+		target = c.Entity.Name + " (" + c.ID + ")"
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             uiSummary(fmt.Sprintf("%s %s: %s", phase, action, target)),
 		StartToCloseTimeout: s.g.Policy.ApplyTimeout,
 		// The activity heartbeats at least every 20 s: a dead worker's action is retried within a minute.
 		HeartbeatTimeout: time.Minute,
@@ -702,7 +708,8 @@ func (s *incidentState) runQuietScheduler(ctx workflow.Context) {
 		}
 		if timer == nil && !next.IsZero() {
 			tctx, c := workflow.WithCancel(ctx)
-			timer, cancel, timerAt = workflow.NewTimer(tctx, max(next.Sub(now), 0)), c, next
+			opts := workflow.TimerOptions{Summary: s.deadlineSummary(next)}
+			timer, cancel, timerAt = workflow.NewTimerWithOptions(tctx, max(next.Sub(now), 0), opts), c, next
 		}
 		seen := s.version
 		_ = workflow.Await(ctx, func() bool { return s.version != seen || (timer != nil && timer.IsReady()) })
@@ -718,6 +725,34 @@ func (s *incidentState) slaDeadline() time.Time {
 		return time.Time{}
 	}
 	return s.current.CreatedAt.Add(sla)
+}
+
+// deadlineSummary names the deadline at t for the Temporal UI's timeline: which one, and of which card.
+func (s *incidentState) deadlineSummary(t time.Time) string {
+	if t.Equal(s.slaDeadline()) {
+		return uiSummary(fmt.Sprintf("classification SLA (%s severity): escalate if unclassified", s.current.Severity))
+	}
+	for i := range s.g.Cards {
+		c := &s.g.Cards[i]
+		switch {
+		case c.Status == card.StatusProposed && t.Equal(c.ExpiresAt):
+			return uiSummary(fmt.Sprintf("approval expiry of %s (%s)", c.Action, c.ID))
+		case c.Status == card.StatusApplied && t.Equal(c.UndoAt):
+			return uiSummary(fmt.Sprintf("time box ends: undo %s (%s)", c.Action, c.ID))
+		}
+	}
+	return "next deadline"
+}
+
+// uiSummary fits text for a summary the Temporal UI shows: one line of plain text, at most 200
+// characters. Card titles and entity names come from the evidence (attacker-written), so markup is
+// escaped as in the current details.
+func uiSummary(text string) string {
+	text = markdownText(text)
+	if r := []rune(text); len(r) > 200 {
+		text = string(r[:199]) + "…"
+	}
+	return text
 }
 
 func (s *incidentState) nextDeadline() time.Time {
