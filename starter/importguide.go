@@ -65,8 +65,8 @@ func runImportGuide(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("import-guide: %s is a directory: name the CSV files", path)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	db, err := connectTokenDB(ctx, &f.tokenFlags)
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	db, err := connectTokenDB(cctx, &f.tokenFlags)
 	cancel()
 	if err != nil {
 		return err
@@ -76,7 +76,8 @@ func runImportGuide(ctx context.Context, args []string, stdout, stderr io.Writer
 	st := store.New(db, logger)
 	showProgress := f.progress == "on" || (f.progress == "auto" && isTerminal(stderr))
 	for _, path := range files {
-		if err := importFile(context.Background(), st, path, &f, showProgress, stdout, stderr); err != nil {
+		// ctx ends on Ctrl-C: the import stops where it is, and a second run takes it up again.
+		if err := importFile(ctx, st, path, &f, showProgress, stdout, stderr); err != nil {
 			return err
 		}
 	}
@@ -141,6 +142,9 @@ func importFile(ctx context.Context, st *store.Store, path string, f *importFlag
 		agg.Add(row)
 		if rows%8192 == 0 {
 			bar.update(counted.n.Load(), rows, malformed, agg.Len())
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("import-guide %s: interrupted after reading %d rows, before storing any incident of the file: run it again", path, rows)
+			}
 		}
 	}
 	bar.update(counted.n.Load(), rows, malformed, agg.Len())

@@ -107,3 +107,37 @@ func TestImportGuide(t *testing.T) {
 		t.Errorf("a file of another format: %v", err)
 	}
 }
+
+// TestImportGuideStopsOnInterrupt: Ctrl-C (the command's context ending) stops an import while it reads,
+// with nothing stored and a message to run it again; the next run imports the file whole.
+func TestImportGuideStopsOnInterrupt(t *testing.T) {
+	db := tokenDB(t)
+	path := filepath.Join(t.TempDir(), "GUIDE_Train.csv")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guidegen.Generate(out, guidegen.Options{Rows: 20000, Orgs: 20, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(db, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as if Ctrl-C came at once; the read notices it at its next check
+	var stdout, stderr bytes.Buffer
+	err = importFile(ctx, st, path, &importFlags{force: true, batch: 500}, false, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "interrupted after reading 8192 rows") || !strings.Contains(err.Error(), "run it again") {
+		t.Fatalf("an interrupted import: %v", err)
+	}
+	if counts, err := st.CountHistorical(context.Background()); err != nil || counts[store.SourceGUIDE] != 0 {
+		t.Fatalf("an interrupted import stored %v (%v)", counts, err)
+	}
+	if err := importFile(context.Background(), st, path, &importFlags{batch: 500}, false, &stdout, &stderr); err != nil {
+		t.Fatalf("the import run again: %v", err)
+	}
+	if counts, err := st.CountHistorical(context.Background()); err != nil || counts[store.SourceGUIDE] == 0 {
+		t.Fatalf("the import run again stored %v (%v)", counts, err)
+	}
+}

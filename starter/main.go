@@ -69,6 +69,12 @@ Run "starter COMMAND -h" for a command's flags.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first Ctrl-C asks for a clean stop; once it is asked, the signals' default comes back, so a
+	// second one ends the process at once (a step that cannot be interrupted, like training, may be long).
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errRejected) {
 			fmt.Fprintln(os.Stderr, "starter:", err)
