@@ -109,18 +109,16 @@ func (a *Activities) similarActions(ctx context.Context, inc *incident.Incident,
 const rankingWindow = 365 * 24 * time.Hour
 
 func (a *Activities) similarEmailsQuery(inc *incident.Incident, ref *card.EntityRef) string {
-	for _, e := range inc.Entities() {
-		if e.AnalyzedMessage == nil || (ref != nil && e.Key() != ref.Key) {
-			continue
-		}
-		q, err := hunting.SimilarEmailsQuery(hunting.FromMessage(e.AnalyzedMessage))
-		if err != nil {
-			a.Logger.Warn("no similar-emails query for this message", "incident", inc.ID, "error", err)
-			return ""
-		}
-		return q
+	key := ""
+	if ref != nil {
+		key = ref.Key
 	}
-	return ""
+	q, err := hunting.SimilarEmailsOfIncident(inc, key)
+	if err != nil {
+		a.Logger.Warn("no similar-emails query for this message", "incident", inc.ID, "error", err)
+		return ""
+	}
+	return q
 }
 
 // ApplyAction applies one card's action through its connector, at most once per idempotency key: a

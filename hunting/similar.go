@@ -86,6 +86,19 @@ func FromMessage(m *incident.AnalyzedMessage) SimilarEmailsInput {
 	}
 }
 
+// SimilarEmailsOfIncident is the query for the incident's message whose entity key is key (its first
+// message when key is empty): what the "View similar emails" card shows. Empty, without error, when the
+// incident has no such message.
+func SimilarEmailsOfIncident(inc *incident.Incident, key string) (string, error) {
+	for _, e := range inc.Entities() {
+		if e.AnalyzedMessage == nil || (key != "" && e.Key() != key) {
+			continue
+		}
+		return SimilarEmailsQuery(FromMessage(e.AnalyzedMessage))
+	}
+	return "", nil
+}
+
 // SimilarEmailsQuery returns the advanced-hunting query that lists the emails similar to in: see
 // BuildSimilarEmails, which also says what was left out.
 func SimilarEmailsQuery(in SimilarEmailsInput) (string, error) {

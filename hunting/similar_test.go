@@ -484,3 +484,42 @@ func FuzzSimilarEmailsQuery(f *testing.F) {
 		checkSimilarEmails(t, in)
 	})
 }
+
+func TestSimilarEmailsOfIncident(t *testing.T) {
+	incs, err := incident.ParseFile("../incident/testdata/native_phishing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := &incs[0]
+	var key string
+	for _, e := range inc.Entities() {
+		if e.AnalyzedMessage != nil {
+			key = e.Key()
+		}
+	}
+	if key == "" {
+		t.Fatal("the phishing incident has no message")
+	}
+	want, err := SimilarEmailsQuery(FromMessage(func() *incident.AnalyzedMessage {
+		for _, e := range inc.Entities() {
+			if e.Key() == key {
+				return e.AnalyzedMessage
+			}
+		}
+		return nil
+	}()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{key, ""} {
+		if got, err := SimilarEmailsOfIncident(inc, k); err != nil || got != want {
+			t.Errorf("key %q: %v, query differs: %v", k, err, got != want)
+		}
+	}
+	if got, err := SimilarEmailsOfIncident(inc, "email:none"); err != nil || got != "" {
+		t.Errorf("an unknown key: %q, %v", got, err)
+	}
+	if got, err := SimilarEmailsOfIncident(&incident.Incident{}, ""); err != nil || got != "" {
+		t.Errorf("no message: %q, %v", got, err)
+	}
+}

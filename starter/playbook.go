@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/guided-response/guided/card"
+	"github.com/guided-response/guided/hunting"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/playbook"
 )
@@ -106,6 +107,14 @@ func runPlaybook(_ context.Context, args []string, stdout, stderr io.Writer) err
 		for i := range incs {
 			inc := &incs[i]
 			cards, err := set.Evaluate(inc)
+			// The similar-emails query, as the card-generation activity fills it in.
+			for k := range cards {
+				if cards[k].Action == card.ActionInvestigateSimilarEmails && cards[k].Query == "" && cards[k].Entity != nil {
+					if q, qerr := hunting.SimilarEmailsOfIncident(inc, cards[k].Entity.Key); qerr == nil {
+						cards[k].Query = q
+					}
+				}
+			}
 			p := incidentPreview{TenantID: inc.TenantID, ID: inc.ID, Title: inc.Title, Triage: playbook.Triage(inc, threshold), Cards: cards}
 			if err != nil {
 				failed = true

@@ -110,6 +110,11 @@ func TestPlaybookPreview(t *testing.T) {
 		t.Errorf("preview with the author's playbooks:\n%s", out)
 	}
 
+	// A phishing incident: its similar-emails card carries the query the workers would write.
+	out, _, err = runLocal(t, "playbook", "preview", "../incident/testdata/native_phishing.json")
+	if err != nil || !strings.Contains(out, "View emails similar to") || !strings.Contains(out, "EmailEvents") {
+		t.Errorf("preview of a phishing incident: %v\n%s", err, out)
+	}
 	if _, _, err := runLocal(t, "playbook", "preview"); err == nil || !strings.Contains(err.Error(), "incident file") {
 		t.Errorf("preview without a file: %v", err)
 	}
