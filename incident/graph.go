@@ -255,6 +255,13 @@ func graphIncidentToModel(g *graphIncident, path string, probs *problems) Incide
 		Alerts:             make([]Alert, 0, len(g.Alerts)),
 		Source:             SourceGraph,
 	}
+	if g.Alerts == nil {
+		// Graph leaves the alerts out unless asked for them; an incident without them has nothing to
+		// guide a response with. An empty list ("alerts": []) is an incident whose alerts are gone.
+		probs.add(path, "the incident has no alerts property: Graph returns the alerts only when asked",
+			"fetch it with GET /security/incidents/{id}?$expand=alerts, or a list with /security/incidents?$expand=alerts")
+		return inc
+	}
 	if len(g.Alerts) > MaxAlerts {
 		// Refuse before the work of mapping them; validation then sees no alerts.
 		problem, fix := tooManyAlerts(len(g.Alerts))

@@ -414,6 +414,16 @@ func TestParseErrors(t *testing.T) {
 			fix: "change the value to an integer",
 		},
 		{
+			name: "Graph incident fetched without its alerts",
+			doc: encode(t, func() any {
+				list := graphListDoc()
+				delete(incidentOf(list, 1), "alerts")
+				return list
+			}()),
+			path: "$.value[1]", problem: "the incident has no alerts property: Graph returns the alerts only when asked",
+			fix: "?$expand=alerts",
+		},
+		{
 			name: "wrong type of an incident field",
 			doc: encode(t, func() any {
 				doc := graphIncidentDoc("1")
