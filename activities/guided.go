@@ -66,6 +66,12 @@ func (a *Activities) GenerateCards(ctx context.Context, in GenerateCardsInput) (
 		if cards[i].Action == card.ActionInvestigateSimilarEmails && cards[i].Query == "" {
 			cards[i].Query = a.similarEmailsQuery(&in.Incident, cards[i].Entity)
 		}
+		// An action no connector here applies is shown unavailable, rather than failing after approval.
+		if cards[i].Action.Applicable() && a.Connectors != nil {
+			if _, err := a.Connectors.For(cards[i].Action); err != nil {
+				cards[i].Unsupported = strings.TrimPrefix(err.Error(), "registry: ")
+			}
+		}
 	}
 	// The action ranking: what the tenant's analysts did with earlier cards of the same rules.
 	stats, err := a.Store.CardSignals(ctx, in.Incident.TenantID, time.Now().Add(-rankingWindow))

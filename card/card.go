@@ -138,6 +138,10 @@ type Card struct {
 	Confidence float64 `json:"confidence"`
 	// Triage is set on the triage card only.
 	Triage *TriageSuggestion `json:"triage,omitempty"`
+	// Unsupported says why no connector of this deployment applies the action (live mode without the
+	// webhook for email.blockSender, say): the card is shown unavailable and cannot be approved. Empty
+	// when a connector applies it.
+	Unsupported string `json:"unsupported,omitempty"`
 
 	Status    Status     `json:"status"`
 	Decisions []Decision `json:"decisions,omitempty"`

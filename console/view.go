@@ -186,9 +186,11 @@ type CardVM struct {
 	workflows.CardView
 	Applicable bool
 	// CanDecide: proposed and the analyst may approve or reject it; CanUndo and CanExtend likewise.
-	CanDecide bool
-	CanUndo   bool
-	CanExtend bool
+	// CanApprove: CanDecide, and a connector here applies the action (else only Dismiss).
+	CanDecide  bool
+	CanApprove bool
+	CanUndo    bool
+	CanExtend  bool
 	// Approvals counts approvals so far of a four-eyes card.
 	Approvals int
 	// Feedback is the analyst's latest feedback on the card; FeedbackID is a fresh key for the form, so
@@ -220,6 +222,7 @@ func NewPane(base, csrf string, cards workflows.CardsOutput, st workflows.Status
 		vm := CardVM{CardView: cv, Applicable: cv.Action.Applicable(), Approvals: len(cv.Approvers), Feedback: mine[cv.ID], FeedbackID: newFeedbackID()}
 		open := !p.Closed
 		vm.CanDecide = open && cv.Available && cv.Status == card.StatusProposed && cv.Category != card.CategoryTriage
+		vm.CanApprove = vm.CanDecide && cv.CannotApply == ""
 		vm.CanUndo = open && cv.Available && cv.Status == card.StatusApplied && cv.Reversible && cv.UndoAction != ""
 		vm.CanExtend = vm.CanUndo && !cv.UndoAt.IsZero()
 		if cv.Status == card.StatusApproved || cv.Status == card.StatusApplying {

@@ -216,8 +216,11 @@ func printCards(ctx context.Context, c client.Client, id, principal string, asJS
 			entity = v.Entity.Name
 		}
 		avail := "yes"
-		if !v.Available {
+		switch {
+		case !v.Available:
 			avail = "no: " + v.UnavailableReason
+		case v.CannotApply != "":
+			avail = "reject only: " + v.CannotApply
 		}
 		title := v.Title
 		if v.Triage != nil {

@@ -250,6 +250,9 @@ type CardView struct {
 	card.Card
 	Available         bool   `json:"available"`
 	UnavailableReason string `json:"unavailableReason,omitempty"`
+	// CannotApply says why an available proposal cannot be approved: no connector of this deployment
+	// applies its action (Card.Unsupported). It can still be rejected.
+	CannotApply string `json:"cannotApply,omitempty"`
 }
 
 // CardsOutput answers the cards query.

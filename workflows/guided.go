@@ -388,6 +388,9 @@ func (s *incidentState) validateDecide(_ workflow.Context, in DecideInput) error
 		if err := s.checkPrincipal(in.Principal, c.Permission); err != nil {
 			return refuse(RejectForbidden, "card %s: %s", id, reasonOf(err))
 		}
+		if in.Decision == card.DecisionApprove && c.Unsupported != "" {
+			return refuse(RejectConflict, "card %s: %s; reject it instead", id, c.Unsupported)
+		}
 		if in.Decision == card.DecisionApprove && slices.Contains(c.Approvers, in.Principal) {
 			return refuse(RejectConflict, "card %s: %s approved it already; four-eyes: %d distinct principals must approve a %s-risk action", id, in.Principal, c.ApprovalsRequired, c.Risk)
 		}
@@ -852,6 +855,9 @@ func (s *incidentState) cardsFor(principal string) CardsOutput {
 			v.Available, v.UnavailableReason = false, "already "+string(c.Status)
 		} else if slices.Contains(c.Approvers, principal) {
 			v.Available, v.UnavailableReason = false, fmt.Sprintf("you approved it; four-eyes: waiting for %d more approver(s)", c.ApprovalsRequired-len(c.Approvers))
+		}
+		if v.Available && c.Unsupported != "" && c.Status == card.StatusProposed {
+			v.CannotApply = c.Unsupported + "; reject it (apply it by hand first if it must be done)"
 		}
 		out.Cards = append(out.Cards, v)
 	}

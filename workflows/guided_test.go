@@ -69,6 +69,8 @@ type harness struct {
 	// persisted lists the versions PersistIncident stored; persistErr, when set, fails it.
 	persisted  []time.Time
 	persistErr error
+	// cardsOut is what GenerateCards answers (testCards unless a test changes it before run).
+	cardsOut []card.Card
 }
 
 func newHarness(t *testing.T) *harness {
@@ -85,9 +87,12 @@ func newHarness(t *testing.T) *harness {
 	})
 	h.env.OnActivity(a.LoadAccess, mock.Anything, mock.Anything).Return(activities.LoadAccessOutput{Access: testAccess()}, nil)
 	h.env.OnActivity(a.Summarize, mock.Anything, mock.Anything).Return(activities.SummarizeOutput{Story: summary.Story{Headline: "phish", Markdown: "## phish"}}, nil)
-	h.env.OnActivity(a.GenerateCards, mock.Anything, mock.Anything).Return(activities.GenerateCardsOutput{
-		Cards: testCards(), PlaybookVersion: "pb-1", ModelVersion: "rules-v1", Policy: policy,
-	}, nil)
+	h.cardsOut = testCards()
+	h.env.OnActivity(a.GenerateCards, mock.Anything, mock.Anything).Return(func(context.Context, activities.GenerateCardsInput) (activities.GenerateCardsOutput, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return activities.GenerateCardsOutput{Cards: h.cardsOut, PlaybookVersion: "pb-1", ModelVersion: "rules-v1", Policy: policy}, nil
+	})
 	h.env.OnActivity(a.RecordAudit, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AuditInput) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -635,5 +640,44 @@ func TestGuidedResponseContinuesAsNewWithState(t *testing.T) {
 	}
 	if !next.Incident.LastUpdatedAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("newest incident not carried: %v", next.Incident.LastUpdatedAt)
+	}
+}
+
+// TestActionNoConnectorAppliesCannotBeApproved: a card whose action no connector of the deployment applies
+// (GenerateCards marks it Unsupported) shows why it cannot be applied and is refused on approval; it can
+// be rejected, and the incident closes.
+func TestActionNoConnectorAppliesCannotBeApproved(t *testing.T) {
+	h := newHarness(t)
+	h.cardsOut[1].Unsupported = "no connector applies indicator.block (graph: not an identity action)"
+	var approve, reject *reply
+	h.at(time.Minute, func() {
+		var block CardView
+		for _, c := range h.cards(analyst).Cards {
+			if c.ID == "c-block" {
+				block = c
+			}
+		}
+		if !block.Available || !strings.Contains(block.CannotApply, "no connector applies indicator.block") {
+			t.Errorf("the card as the analyst sees it: available %v, cannotApply %q", block.Available, block.CannotApply)
+		}
+		for _, c := range h.cards(analyst).Cards {
+			if c.ID != "c-block" && c.CannotApply != "" {
+				t.Errorf("card %s cannot be applied: %s", c.ID, c.CannotApply)
+			}
+		}
+		approve = h.send(MessageDecide, DecideInput{Principal: analyst, CardIDs: []string{"c-block"}, Decision: card.DecisionApprove})
+	})
+	h.at(2*time.Minute, func() {
+		mustContain(t, approve.result(t), "c-block", "no connector applies indicator.block", "reject it instead")
+		reject = h.send(MessageDecide, DecideInput{Principal: analyst, CardIDs: []string{"c-block", "c-isolate", "c-hunt"}, Decision: card.DecisionReject})
+	})
+	h.at(3*time.Minute, func() {
+		reject.ok(t, nil)
+		h.send(MessageClassify, ClassifyInput{Principal: analyst, Classification: incident.ClassificationFalsePositive, Determination: incident.DeterminationNotMalicious})
+	})
+	h.run()
+	h.wantCompleted()
+	if len(h.applied) != 0 {
+		t.Errorf("applied %d actions", len(h.applied))
 	}
 }
