@@ -14,10 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,6 +25,7 @@ import (
 	"github.com/guided-response/guided/card"
 	"github.com/guided-response/guided/incident"
 	"github.com/guided-response/guided/internal/envflag"
+	"github.com/guided-response/guided/internal/interrupt"
 	"github.com/guided-response/guided/internal/temporalclient"
 	"github.com/guided-response/guided/workflows"
 )
@@ -67,14 +66,8 @@ Run "starter COMMAND -h" for a command's flags.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context()
 	defer stop()
-	// The first Ctrl-C asks for a clean stop; once it is asked, the signals' default comes back, so a
-	// second one ends the process at once (a step that cannot be interrupted, like training, may be long).
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errRejected) {
 			fmt.Fprintln(os.Stderr, "starter:", err)

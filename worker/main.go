@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,6 +28,7 @@ import (
 	"github.com/guided-response/guided/internal/devstack"
 	"github.com/guided-response/guided/internal/devtemporal"
 	"github.com/guided-response/guided/internal/envflag"
+	"github.com/guided-response/guided/internal/interrupt"
 	"github.com/guided-response/guided/internal/localpg"
 	"github.com/guided-response/guided/internal/sdkmetrics"
 	"github.com/guided-response/guided/internal/temporalclient"
@@ -38,14 +37,8 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context()
 	defer stop()
-	// The first Ctrl-C asks for a clean stop; once it is asked, the signals' default comes back, so a
-	// second one ends the process at once (a step that cannot be interrupted, like training, may be long).
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "worker:", err)
